@@ -1,0 +1,72 @@
+package ingest
+
+import (
+	"context"
+	"time"
+
+	"github.com/stakhanov/stakhanov/processors"
+	"github.com/stakhanov/stakhanov/shift"
+)
+
+// Reject is a message that is not a valid shift event, as stored beside the
+// results and sent to the dead-letter topic.
+type Reject struct {
+	Topic     string
+	Partition int32
+	Offset    int64
+	Reason    string // a shift.Reason… code
+	Detail    string // human-readable detail
+	Key       []byte
+	Value     []byte
+}
+
+// Batch is the unit of exactly-once delivery: everything derived from a run
+// of input messages, with the input offsets it brings each partition to. A
+// sink stores all of it, offsets included, or none of it.
+type Batch struct {
+	Topic   string // the input topic the offsets belong to
+	Shifts  []processors.Shift
+	Alerts  []processors.Alert
+	Norms   []processors.NormRow
+	Rejects []Reject
+	// Offsets maps a partition of Topic to the next offset to consume.
+	Offsets map[int32]int64
+}
+
+// Reset empties the batch, keeping its capacity.
+func (b *Batch) Reset() {
+	clear(b.Shifts)
+	b.Shifts = b.Shifts[:0]
+	clear(b.Alerts)
+	b.Alerts = b.Alerts[:0]
+	clear(b.Norms)
+	b.Norms = b.Norms[:0]
+	clear(b.Rejects)
+	b.Rejects = b.Rejects[:0]
+	clear(b.Offsets)
+}
+
+// CommitResult says what a commit stored.
+type CommitResult struct {
+	// ShiftsInserted is below len(Batch.Shifts) when some event ids were
+	// already stored (a repeat that reached another partition).
+	ShiftsInserted int
+	AlertsInserted int
+}
+
+// Sink stores batches atomically with their offsets and gives back what a
+// partition's processor needs to resume.
+type Sink interface {
+	// Commit stores the batch and its offsets in one transaction.
+	Commit(ctx context.Context, b *Batch) (CommitResult, error)
+	// Offsets returns the next offset to consume for each partition of
+	// topic that has any stored.
+	Offsets(ctx context.Context, topic string) (map[int32]int64, error)
+	// StreamTime returns the partition's stream time as stored: the largest
+	// shift_start among its stored shifts (zero when none).
+	StreamTime(ctx context.Context, topic string, partition int32) (time.Time, error)
+	// Replay calls fn, in offset order, for each stored shift of the
+	// partition whose shift_start is at or after since.
+	Replay(ctx context.Context, topic string, partition int32, since time.Time,
+		fn func(ev *shift.Event, late bool) error) error
+}
