@@ -5,20 +5,12 @@ import (
 	"encoding/hex"
 	"time"
 
+	"github.com/stakhanov/stakhanov/processors/norms"
 	"github.com/stakhanov/stakhanov/shift"
 )
 
 // Norm summarises a peer group's shift rates over a window.
-type Norm struct {
-	Count  int
-	Median float64 // the norm
-	Mean   float64
-	P90    float64
-	MAD    float64 // median absolute deviation from Median
-	// Bulk is the share of the window's rates within ±CommonPaceTolerance of
-	// the median: how many flags stand at the common level.
-	Bulk float64
-}
+type Norm = norms.Norm
 
 // Shift is an event after processing: the input, where it came from, and
 // what the pipeline derived from it.

@@ -1,0 +1,200 @@
+package processors
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"reflect"
+	"testing"
+	"time"
+
+	"github.com/stakhanov/stakhanov/shift"
+)
+
+// stream makes a partition's worth of events: several plants and groups,
+// starts out of order within hours, a few late reports, repeats and bursts.
+func stream(seed uint64, n int) []shift.Event {
+	rng := rand.New(rand.NewPCG(seed, 7))
+	t0 := time.Date(1935, 6, 1, 6, 0, 0, 0, time.UTC)
+	var evs []shift.Event
+	now := t0
+	for i := 0; len(evs) < n; i++ {
+		now = now.Add(time.Duration(rng.IntN(40)) * time.Minute)
+		start := now.Add(-time.Duration(rng.IntN(180)) * time.Minute)
+		if rng.IntN(100) == 0 {
+			start = start.Add(-time.Duration(30+rng.IntN(24*40)) * time.Hour) // late
+		}
+		if rng.IntN(60) == 0 && len(evs) > 0 {
+			evs = append(evs, evs[rng.IntN(len(evs))]) // repeat
+			continue
+		}
+		plant := fmt.Sprintf("p%d", rng.IntN(3))
+		w := rng.IntN(12)
+		out := 10 + float64(w%4) + rng.Float64()
+		if rng.IntN(300) == 0 {
+			out *= 5
+		}
+		if w < 2 && rng.IntN(3) == 0 {
+			out *= 2
+		}
+		scrap := 0.0
+		if rng.IntN(4) == 0 {
+			scrap = out * rng.Float64() * 0.2
+		}
+		evs = append(evs, shift.Event{
+			EventID: fmt.Sprintf("e%d", i), PlantID: plant, Industry: "coal", Role: []string{"hewer", "loader"}[rng.IntN(2)],
+			WorkerID: fmt.Sprintf("w%d", w), CrewSize: 1 + rng.IntN(3), ShiftStart: start,
+			ShiftHours: []float64{6, 8}[rng.IntN(2)], Output: out * 6, Unit: "t", Scrap: scrap,
+		})
+	}
+	return evs
+}
+
+func process(t testing.TB, p *Partition, evs []shift.Event, from int64, out *Output) {
+	for i := range evs {
+		ev := evs[i]
+		if err := p.Process(&ev, from+int64(i), out); err != nil && !errors.Is(err, ErrDuplicate) {
+			t.Fatal(err)
+		}
+	}
+}
+
+// TestRestoreMatchesUninterrupted cuts a stream at several points, rebuilds
+// a processor from what a sink would have stored by then, and checks that
+// everything after the cut — shifts with their norms, alerts, daily norms —
+// equals the uninterrupted run's.
+func TestRestoreMatchesUninterrupted(t *testing.T) {
+	opts := DefaultOptions()
+	opts.Window = 10 * 24 * time.Hour // shorter, so that retention is crossed often
+	opts.RecordMinShifts = 5
+	opts.PaceMinWorkers = 4
+	evs := stream(1, 6000)
+
+	full, _ := NewPartition(opts, 0)
+	var all Output
+	process(t, full, evs, 0, &all)
+	if len(all.Alerts) == 0 || all.Duplicates == 0 {
+		t.Fatalf("stream too tame: %d alerts, %d duplicates", len(all.Alerts), all.Duplicates)
+	}
+	lates := 0
+	for _, s := range all.Shifts {
+		if s.Late {
+			lates++
+		}
+	}
+	if lates == 0 {
+		t.Fatal("stream has no late shifts")
+	}
+
+	for _, cut := range []int{1, 500, 2500, 4999, 5999} {
+		t.Run(fmt.Sprint(cut), func(t *testing.T) {
+			first, _ := NewPartition(opts, 0)
+			var before Output
+			process(t, first, evs[:cut], 0, &before)
+
+			restored, _ := NewPartition(opts, 0)
+			err := restored.Restore(first.StreamTime(), func(add func(*shift.Event, bool) error) error {
+				for _, s := range before.Shifts { // the sink's rows, in offset order
+					if !s.ShiftStart.Before(first.StreamTime().Add(-opts.Retention())) {
+						ev := s.Event
+						if err := add(&ev, s.Late); err != nil {
+							return err
+						}
+					}
+				}
+				return nil
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var after Output
+			process(t, restored, evs[cut:], int64(cut), &after)
+
+			wantShifts := all.Shifts[len(before.Shifts):]
+			if len(after.Shifts) != len(wantShifts) {
+				t.Fatalf("%d shifts after restore, want %d", len(after.Shifts), len(wantShifts))
+			}
+			for i := range after.Shifts {
+				if !sameShift(after.Shifts[i], wantShifts[i]) {
+					t.Fatalf("shift %d differs:\n got %+v\nwant %+v", i, after.Shifts[i], wantShifts[i])
+				}
+			}
+			if !reflect.DeepEqual(after.Alerts, all.Alerts[len(before.Alerts):]) && !(len(after.Alerts) == 0 && len(all.Alerts) == len(before.Alerts)) {
+				t.Fatalf("alerts differ after restore: %d vs %d", len(after.Alerts), len(all.Alerts)-len(before.Alerts))
+			}
+			if !reflect.DeepEqual(after.Norms, all.Norms[len(before.Norms):]) && !(len(after.Norms) == 0 && len(all.Norms) == len(before.Norms)) {
+				t.Fatalf("daily norms differ after restore")
+			}
+			if before.Duplicates+after.Duplicates != all.Duplicates {
+				t.Fatalf("duplicates %d+%d, want %d", before.Duplicates, after.Duplicates, all.Duplicates)
+			}
+		})
+	}
+}
+
+func sameShift(a, b Shift) bool {
+	f := func(x, y float64) bool { return x == y || (math.IsNaN(x) && math.IsNaN(y)) }
+	return a.EventID == b.EventID && a.Offset == b.Offset && a.Late == b.Late && a.Norm.Count == b.Norm.Count &&
+		f(a.Norm.Median, b.Norm.Median) && f(a.Norm.P90, b.Norm.P90) && f(a.Norm.MAD, b.Norm.MAD) &&
+		f(a.Norm.Mean, b.Norm.Mean) && f(a.Norm.Bulk, b.Norm.Bulk) && f(a.Ratio, b.Ratio) &&
+		f(a.CrewNorm, b.CrewNorm) && f(a.CrewRatio, b.CrewRatio)
+}
+
+// TestStreamTimeIsPerPartition: a historic plant on its own partition is
+// judged by its own clock, while on a partition that has moved on it is
+// late.
+func TestStreamTimeIsPerPartition(t *testing.T) {
+	modern := shift.Event{EventID: "m1", PlantID: "zil", Industry: "automotive", Role: "assembly-brigade", WorkerID: "b1",
+		CrewSize: 12, ShiftStart: time.Date(1938, 5, 1, 8, 0, 0, 0, time.UTC), ShiftHours: 8, Output: 40, Unit: "cars"}
+	historic := shift.Event{EventID: "h1", PlantID: "irmino", Industry: "coal", Role: "hewer", WorkerID: "a.stakhanov",
+		CrewSize: 1, ShiftStart: time.Date(1935, 8, 30, 22, 0, 0, 0, time.UTC), ShiftHours: 6, Output: 102, Unit: "t"}
+
+	shared, _ := NewPartition(DefaultOptions(), 0)
+	var out Output
+	_ = shared.Process(&modern, 0, &out)
+	_ = shared.Process(&historic, 1, &out)
+	if !out.Shifts[1].Late {
+		t.Fatal("a 1935 shift behind a 1938 stream time must be late")
+	}
+
+	own, _ := NewPartition(DefaultOptions(), 1)
+	out.Reset()
+	_ = own.Process(&historic, 0, &out)
+	if out.Shifts[0].Late {
+		t.Fatal("on its own partition the historic plant is on time")
+	}
+	if got := own.StreamTime(); !got.Equal(historic.ShiftStart) {
+		t.Fatalf("stream time %v", got)
+	}
+}
+
+// TestStateIsBounded: a stream of ever-new workers and plants keeps state
+// proportional to the retention span, not to the distinct ids seen.
+func TestStateIsBounded(t *testing.T) {
+	opts := DefaultOptions()
+	p, _ := NewPartition(opts, 0)
+	var out Output
+	start := time.Date(1935, 1, 1, 6, 0, 0, 0, time.UTC)
+	perDay := 200
+	days := 200
+	peak := 0
+	for d := 0; d < days; d++ {
+		for i := 0; i < perDay; i++ {
+			id := fmt.Sprintf("d%d-%d", d, i)
+			ev := shift.Event{EventID: id, PlantID: "plant-" + id, Industry: "x", Role: "r", WorkerID: "w-" + id,
+				CrewSize: 1, ShiftStart: start.Add(time.Duration(d) * 24 * time.Hour), ShiftHours: 8, Output: 8, Unit: "u"}
+			_ = p.Process(&ev, int64(d*perDay+i), &out)
+		}
+		out.Reset()
+		st := p.Stats()
+		peak = max(peak, st.WindowShifts)
+	}
+	retentionDays := int(opts.Retention().Hours()/24) + 2
+	if st := p.Stats(); st.WindowShifts > retentionDays*perDay || st.RememberedIDs > retentionDays*perDay || st.Groups > retentionDays*perDay {
+		t.Fatalf("state not bounded: %+v (bound %d)", st, retentionDays*perDay)
+	}
+	if peak > retentionDays*perDay {
+		t.Fatalf("peak window %d over bound %d", peak, retentionDays*perDay)
+	}
+}
