@@ -9,7 +9,9 @@ import (
 )
 
 // A coal face where ten hewers cut about 14 t a shift for three days, then
-// one of them, with two helpers, cuts 102 t.
+// one of them, with two helpers, cuts 102 t. His night shift also moves the
+// partition's stream time past the previous day's end plus lateness, which
+// closes that day: its shop held a common pace.
 func ExamplePartition() {
 	p, err := processors.NewPartition(processors.DefaultOptions(), 0)
 	if err != nil {
@@ -43,4 +45,5 @@ func ExamplePartition() {
 	// Output:
 	// norm 2.33 t/h over 30 shifts, ratio 7.3, per crew-hour 2.4
 	// record_shift a.stakhanov 1935-08-30
+	// common_pace  1935-08-29
 }
