@@ -1,0 +1,158 @@
+package ingest
+
+import (
+	"context"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/stakhanov/stakhanov/processors"
+	"github.com/stakhanov/stakhanov/shift"
+)
+
+// MemorySink keeps everything in memory with the same contract as a
+// database sink: a batch and its offsets land together, a repeated event_id
+// or alert_id is ignored. It serves tests and measurements of the pipeline
+// without a database; it is not durable.
+type MemorySink struct {
+	mu      sync.Mutex
+	shifts  map[string]processors.Shift
+	order   map[int32][]string // event ids per partition, in offset order
+	alerts  map[string]processors.Alert
+	norms   []processors.NormRow
+	rejects []Reject
+	offsets map[string]map[int32]int64
+
+	// FailNext makes the next n commits fail, for fault tests.
+	FailNext int
+}
+
+// NewMemorySink returns an empty sink.
+func NewMemorySink() *MemorySink {
+	return &MemorySink{
+		shifts:  map[string]processors.Shift{},
+		order:   map[int32][]string{},
+		alerts:  map[string]processors.Alert{},
+		offsets: map[string]map[int32]int64{},
+	}
+}
+
+// ErrInjected is returned by commits failed through FailNext.
+var ErrInjected = errorString("memory sink: injected failure")
+
+type errorString string
+
+func (e errorString) Error() string { return string(e) }
+
+// Commit implements Sink.
+func (m *MemorySink) Commit(ctx context.Context, b *Batch) (CommitResult, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if err := ctx.Err(); err != nil {
+		return CommitResult{}, err
+	}
+	if m.FailNext > 0 {
+		m.FailNext--
+		return CommitResult{}, ErrInjected
+	}
+	var res CommitResult
+	for _, s := range b.Shifts {
+		if _, ok := m.shifts[s.EventID]; ok {
+			continue
+		}
+		m.shifts[s.EventID] = s
+		m.order[s.Partition] = append(m.order[s.Partition], s.EventID)
+		res.ShiftsInserted++
+	}
+	for _, a := range b.Alerts {
+		if _, ok := m.alerts[a.ID]; ok {
+			continue
+		}
+		m.alerts[a.ID] = a
+		res.AlertsInserted++
+	}
+	m.norms = append(m.norms, b.Norms...)
+	m.rejects = append(m.rejects, b.Rejects...)
+	if m.offsets[b.Topic] == nil {
+		m.offsets[b.Topic] = map[int32]int64{}
+	}
+	for p, o := range b.Offsets {
+		m.offsets[b.Topic][p] = o
+	}
+	return res, nil
+}
+
+// Offsets implements Sink.
+func (m *MemorySink) Offsets(ctx context.Context, topic string) (map[int32]int64, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	out := map[int32]int64{}
+	for p, o := range m.offsets[topic] {
+		out[p] = o
+	}
+	return out, nil
+}
+
+// StreamTime implements Sink.
+func (m *MemorySink) StreamTime(ctx context.Context, topic string, partition int32) (time.Time, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var st time.Time
+	for _, id := range m.order[partition] {
+		if t := m.shifts[id].ShiftStart; t.After(st) {
+			st = t
+		}
+	}
+	return st, nil
+}
+
+// Replay implements Sink.
+func (m *MemorySink) Replay(ctx context.Context, topic string, partition int32, since time.Time, fn func(*shift.Event, bool) error) error {
+	m.mu.Lock()
+	rows := make([]processors.Shift, 0, len(m.order[partition]))
+	for _, id := range m.order[partition] {
+		if s := m.shifts[id]; !s.ShiftStart.Before(since) {
+			rows = append(rows, s)
+		}
+	}
+	m.mu.Unlock()
+	slices.SortFunc(rows, func(a, b processors.Shift) int { return int(a.Offset - b.Offset) })
+	for i := range rows {
+		ev := rows[i].Event
+		if err := fn(&ev, rows[i].Late); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Shifts returns the stored shifts by event id.
+func (m *MemorySink) Shifts() map[string]processors.Shift {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	out := make(map[string]processors.Shift, len(m.shifts))
+	for k, v := range m.shifts {
+		out[k] = v
+	}
+	return out
+}
+
+// Alerts returns the stored alerts by id.
+func (m *MemorySink) Alerts() map[string]processors.Alert {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	out := make(map[string]processors.Alert, len(m.alerts))
+	for k, v := range m.alerts {
+		out[k] = v
+	}
+	return out
+}
+
+// Rejects returns the stored rejects.
+func (m *MemorySink) Rejects() []Reject {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return slices.Clone(m.rejects)
+}
+
+var _ Sink = (*MemorySink)(nil)

@@ -1,0 +1,113 @@
+package ingest
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/stakhanov/stakhanov/processors"
+)
+
+// Options configure a Pipeline. Start from DefaultOptions.
+type Options struct {
+	// Brokers are the bootstrap addresses (host:port). Required.
+	Brokers []string
+	// InputTopic carries shift events. Default "shift-events".
+	InputTopic string
+	// AlertsTopic receives alerts. Default "shift-alerts".
+	AlertsTopic string
+	// DLQTopic receives bad records with their reason. Default
+	// "shift-events-dlq".
+	DLQTopic string
+	// Group is the consumer group. Default "stakhanov".
+	Group string
+	// CreateTopics creates the alerts and dead-letter topics, with the
+	// input's partition count, when they are missing. Default true.
+	CreateTopics bool
+
+	// BatchMaxEvents flushes a batch to the sink once it holds this many
+	// input messages. Default 100 000.
+	BatchMaxEvents int
+	// BatchMaxWait flushes a non-empty batch this long after its first
+	// message, bounding alert latency. Default 50 ms.
+	BatchMaxWait time.Duration
+	// FetchMaxBytes bounds one fetch of one partition. Default 4 MiB.
+	FetchMaxBytes int
+	// FetchMaxWait is how long the broker may hold a fetch for data.
+	// Default 100 ms.
+	FetchMaxWait time.Duration
+	// RetryBackoff is the first wait after a failed broker or sink call; it
+	// doubles up to RetryBackoffMax. Defaults 100 ms and 10 s.
+	RetryBackoff, RetryBackoffMax time.Duration
+	// ShutdownTimeout bounds the final flush on shutdown. Default 30 s.
+	ShutdownTimeout time.Duration
+
+	// Processor holds the rules' thresholds.
+	Processor processors.Options
+	// Logger receives one line per notable event. Default slog.Default().
+	Logger *slog.Logger
+}
+
+// DefaultOptions returns the documented defaults for the given brokers.
+func DefaultOptions(brokers ...string) Options {
+	return Options{
+		Brokers:         brokers,
+		InputTopic:      "shift-events",
+		AlertsTopic:     "shift-alerts",
+		DLQTopic:        "shift-events-dlq",
+		Group:           "stakhanov",
+		CreateTopics:    true,
+		BatchMaxEvents:  100_000,
+		BatchMaxWait:    50 * time.Millisecond,
+		FetchMaxBytes:   4 << 20,
+		FetchMaxWait:    100 * time.Millisecond,
+		RetryBackoff:    100 * time.Millisecond,
+		RetryBackoffMax: 10 * time.Second,
+		ShutdownTimeout: 30 * time.Second,
+		Processor:       processors.DefaultOptions(),
+	}
+}
+
+// ErrInvalidOptions is wrapped by every Validate failure.
+var ErrInvalidOptions = errors.New("invalid ingest options")
+
+// Validate reports the first unusable option.
+func (o Options) Validate() error {
+	fail := func(f string, a ...any) error {
+		return fmt.Errorf("%w: %s", ErrInvalidOptions, fmt.Sprintf(f, a...))
+	}
+	switch {
+	case len(o.Brokers) == 0:
+		return fail("no brokers")
+	case o.InputTopic == "" || o.AlertsTopic == "" || o.DLQTopic == "":
+		return fail("empty topic name")
+	case o.InputTopic == o.AlertsTopic || o.InputTopic == o.DLQTopic || o.AlertsTopic == o.DLQTopic:
+		return fail("input, alerts and dead-letter topics must differ")
+	case o.Group == "":
+		return fail("empty consumer group")
+	case o.BatchMaxEvents < 1:
+		return fail("batch max events %d < 1", o.BatchMaxEvents)
+	case o.BatchMaxWait <= 0:
+		return fail("batch max wait %v not positive", o.BatchMaxWait)
+	case o.FetchMaxBytes < 1<<10:
+		return fail("fetch max bytes %d below 1 KiB", o.FetchMaxBytes)
+	case o.FetchMaxWait <= 0:
+		return fail("fetch max wait %v not positive", o.FetchMaxWait)
+	case o.RetryBackoff <= 0 || o.RetryBackoffMax < o.RetryBackoff:
+		return fail("retry backoff %v..%v", o.RetryBackoff, o.RetryBackoffMax)
+	case o.ShutdownTimeout <= 0:
+		return fail("shutdown timeout %v not positive", o.ShutdownTimeout)
+	}
+	if err := o.Processor.Validate(); err != nil {
+		return fmt.Errorf("%w: %w", ErrInvalidOptions, err)
+	}
+	return nil
+}
+
+func (o Options) logger() *slog.Logger {
+	if o.Logger != nil {
+		return o.Logger
+	}
+	return slog.Default()
+}
