@@ -1,0 +1,100 @@
+package app
+
+import (
+	"context"
+	"fmt"
+	"sync/atomic"
+	"time"
+
+	"github.com/segmentio/kafka-go"
+
+	"github.com/stakhanov/stakhanov/ingest"
+	"github.com/stakhanov/stakhanov/simulator"
+)
+
+// ProduceOptions configure the simulator's producer.
+type ProduceOptions struct {
+	Brokers []string
+	// Topic receives the events. Default "shift-events".
+	Topic string
+	// Partitions is used when the topic has to be created. Default 8.
+	Partitions int
+	// Rate caps messages per second; 0 sends as fast as the broker takes
+	// them. Default 0.
+	Rate float64
+	// Chunk is how many messages one write carries. Default 5000.
+	Chunk int
+}
+
+// DefaultProduceOptions returns the defaults.
+func DefaultProduceOptions(brokers ...string) ProduceOptions {
+	return ProduceOptions{Brokers: brokers, Topic: "shift-events", Partitions: 8, Chunk: 5000}
+}
+
+// Produce sends the simulator's stream to Kafka, keyed by plant_id with
+// Java's default partitioner, and counts what it sent in sent.
+func Produce(ctx context.Context, o ProduceOptions, sim *simulator.Sim, sent *atomic.Int64) error {
+	if len(o.Brokers) == 0 || o.Topic == "" || o.Chunk < 1 || o.Partitions < 1 || o.Rate < 0 {
+		return fmt.Errorf("produce options invalid: %+v", o)
+	}
+	client := &kafka.Client{Addr: kafka.TCP(o.Brokers...), Timeout: 30 * time.Second}
+	if _, err := ingest.PartitionCount(ctx, client, o.Topic); err != nil {
+		if err := ingest.EnsureTopics(ctx, client, o.Partitions, o.Topic); err != nil {
+			return err
+		}
+	}
+	w := &kafka.Writer{
+		Addr: kafka.TCP(o.Brokers...), Topic: o.Topic,
+		Balancer:     &kafka.Murmur2Balancer{},
+		RequiredAcks: kafka.RequireAll,
+		BatchSize:    o.Chunk,
+		BatchBytes:   64 << 20,
+		BatchTimeout: time.Millisecond,
+	}
+	defer w.Close()
+	buf := make([]kafka.Message, 0, o.Chunk)
+	start := time.Now()
+	var n int64
+	flush := func() error {
+		if len(buf) == 0 {
+			return nil
+		}
+		if o.Rate > 0 {
+			// pace against the schedule, not per message: steady on average
+			due := start.Add(time.Duration(float64(n+int64(len(buf))) / o.Rate * float64(time.Second)))
+			if d := time.Until(due); d > 0 {
+				select {
+				case <-time.After(d):
+				case <-ctx.Done():
+					return ctx.Err()
+				}
+			}
+		}
+		if err := w.WriteMessages(ctx, buf...); err != nil {
+			return fmt.Errorf("producing to %s: %w", o.Topic, err)
+		}
+		n += int64(len(buf))
+		if sent != nil {
+			sent.Add(int64(len(buf)))
+		}
+		buf = buf[:0]
+		return nil
+	}
+	chunk := o.Chunk
+	if o.Rate > 0 {
+		chunk = max(1, min(o.Chunk, int(o.Rate/100))) // ~10 ms of input per write
+	}
+	for {
+		m, ok := sim.Next()
+		if !ok {
+			break
+		}
+		buf = append(buf, kafka.Message{Key: m.Key, Value: m.Value, Time: time.Now()})
+		if len(buf) >= chunk {
+			if err := flush(); err != nil {
+				return err
+			}
+		}
+	}
+	return flush()
+}

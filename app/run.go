@@ -1,0 +1,83 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/stakhanov/stakhanov/analytics"
+	"github.com/stakhanov/stakhanov/ingest"
+)
+
+// RunOptions configure the long-running pipeline.
+type RunOptions struct {
+	Ingest ingest.Options
+	DuckDB analytics.Options
+	// ReportEvery logs a progress line at this interval. Default 30 s; 0
+	// turns it off.
+	ReportEvery time.Duration
+}
+
+// Validate checks both layers' options.
+func (o RunOptions) Validate() error {
+	return errors.Join(o.Ingest.Validate(), o.DuckDB.Validate())
+}
+
+// Run opens the DuckDB file and runs the pipeline until ctx ends, then
+// commits the batch in hand and closes the file.
+func Run(ctx context.Context, o RunOptions) (ingest.Stats, error) {
+	if err := o.Validate(); err != nil {
+		return ingest.Stats{}, err
+	}
+	log := o.Ingest.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	store, err := analytics.Open(ctx, o.DuckDB)
+	if err != nil {
+		return ingest.Stats{}, fmt.Errorf("opening %s: %w", o.DuckDB.Path, err)
+	}
+	p, err := ingest.New(o.Ingest, store)
+	if err != nil {
+		store.Close()
+		return ingest.Stats{}, err
+	}
+	stopReport := make(chan struct{})
+	if o.ReportEvery > 0 {
+		go report(p, log, o.ReportEvery, stopReport)
+	}
+	log.Info("pipeline starting", "brokers", o.Ingest.Brokers, "input", o.Ingest.InputTopic, "group", o.Ingest.Group, "duckdb", o.DuckDB.Path)
+	runErr := p.Run(ctx)
+	close(stopReport)
+	st := p.Stats()
+	if err := store.Close(); err != nil && runErr == nil {
+		runErr = fmt.Errorf("closing %s: %w", o.DuckDB.Path, err)
+	}
+	log.Info("pipeline stopped", "messages", st.Messages, "shifts", st.Shifts, "duplicates", st.Duplicates,
+		"late", st.Late, "rejects", st.Rejects, "alerts", st.Alerts)
+	return st, runErr
+}
+
+func report(p *ingest.Pipeline, log *slog.Logger, every time.Duration, stop <-chan struct{}) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	var last int64
+	for {
+		select {
+		case <-stop:
+			return
+		case <-t.C:
+			st := p.Stats()
+			stored, high := p.Progress()
+			var lag int64
+			for part, h := range high {
+				lag += max(h-stored[part], 0)
+			}
+			log.Info("progress", "messages", st.Messages, "per_s", float64(st.Messages-last)/every.Seconds(),
+				"lag", lag, "rejects", st.Rejects, "alerts", st.Alerts)
+			last = st.Messages
+		}
+	}
+}

@@ -1,0 +1,236 @@
+// Command stakhanov is the pipeline's one binary: run it against Kafka, try
+// it on the embedded broker, feed it simulated plants, query its output and
+// measure it.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strings"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/stakhanov/stakhanov/analytics"
+	"github.com/stakhanov/stakhanov/app"
+	"github.com/stakhanov/stakhanov/ingest"
+	"github.com/stakhanov/stakhanov/simulator"
+)
+
+const usage = `stakhanov — record shifts, norms and pace-setters from shift events on Kafka
+
+Usage:
+  stakhanov demo     [--duckdb FILE]                 the whole pipeline on an embedded broker and simulated plants
+  stakhanov run      --brokers HOST:PORT[,…] [flags]  the long-running pipeline against any Kafka
+  stakhanov broker   [--listen 127.0.0.1:9092]       an embedded Kafka-protocol broker for development
+  stakhanov simulate --brokers HOST:PORT[,…]         produce simulated plants' shift events
+  stakhanov query    [--duckdb FILE] [--format table|csv|json] SQL
+  stakhanov bench    [--events N] [--brokers …] [--json]
+
+Run "stakhanov COMMAND -h" for a command's flags.
+`
+
+func main() {
+	if len(os.Args) < 2 {
+		fmt.Fprint(os.Stderr, usage)
+		os.Exit(2)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	var err error
+	switch cmd, args := os.Args[1], os.Args[2:]; cmd {
+	case "demo":
+		err = demo(ctx, args)
+	case "run":
+		err = run(ctx, args)
+	case "broker":
+		err = broker(ctx, args)
+	case "simulate":
+		err = simulate(ctx, args)
+	case "query":
+		err = query(ctx, args)
+	case "bench":
+		err = bench(ctx, args)
+	case "-h", "--help", "help":
+		fmt.Print(usage)
+	default:
+		fmt.Fprintf(os.Stderr, "stakhanov: unknown command %q\n\n%s", cmd, usage)
+		os.Exit(2)
+	}
+	if errors.Is(err, flag.ErrHelp) {
+		os.Exit(0)
+	}
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "stakhanov: %v\n", err)
+		os.Exit(1)
+	}
+}
+
+func newFlags(name, synopsis string) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), "Usage: stakhanov %s\n\nFlags:\n", synopsis)
+		fs.PrintDefaults()
+	}
+	return fs
+}
+
+// logFlags adds --log-level and --log-format and returns a constructor.
+func logFlags(fs *flag.FlagSet) func() *slog.Logger {
+	level := fs.String("log-level", "info", "log level: debug, info, warn, error")
+	format := fs.String("log-format", "text", "log format: text or json")
+	return func() *slog.Logger {
+		var l slog.Level
+		if err := l.UnmarshalText([]byte(*level)); err != nil {
+			l = slog.LevelInfo
+		}
+		o := &slog.HandlerOptions{Level: l}
+		if *format == "json" {
+			return slog.New(slog.NewJSONHandler(os.Stderr, o))
+		}
+		return slog.New(slog.NewTextHandler(os.Stderr, o))
+	}
+}
+
+func splitList(s string) []string {
+	var out []string
+	for _, p := range strings.Split(s, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+func demo(ctx context.Context, args []string) error {
+	fs := newFlags("demo", "demo [--duckdb FILE] [flags]")
+	o := app.DefaultDemoOptions()
+	fs.StringVar(&o.DuckDB, "duckdb", o.DuckDB, "DuckDB file to write (a previous demo's file is replaced)")
+	fs.Int64Var(&o.Simulation.Seed, "seed", o.Simulation.Seed, "simulation seed")
+	fs.IntVar(&o.Simulation.Plants, "plants", o.Simulation.Plants, "simulated plants")
+	fs.IntVar(&o.Simulation.Days, "days", o.Simulation.Days, "simulated days")
+	fs.IntVar(&o.Partitions, "partitions", o.Partitions, "input topic partitions")
+	logger := logFlags(fs)
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	o.Logger = logger()
+	if quiet := os.Getenv("STAKHANOV_LOG_PIPELINE"); quiet == "" {
+		o.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	_, err := app.Demo(ctx, o)
+	return err
+}
+
+func run(ctx context.Context, args []string) error {
+	fs := newFlags("run", "run --brokers HOST:PORT[,…] [flags]")
+	io := ingest.DefaultOptions()
+	po := &io.Processor
+	brokers := fs.String("brokers", "", "Kafka bootstrap brokers, comma-separated (required)")
+	duck := fs.String("duckdb", "stakhanov.duckdb", "DuckDB file to write")
+	fs.StringVar(&io.Group, "group", io.Group, "consumer group")
+	fs.StringVar(&io.InputTopic, "input", io.InputTopic, "input topic of shift events")
+	fs.StringVar(&io.AlertsTopic, "alerts", io.AlertsTopic, "alerts topic (created if missing)")
+	fs.StringVar(&io.DLQTopic, "dlq", io.DLQTopic, "dead-letter topic (created if missing)")
+	fs.BoolVar(&io.CreateTopics, "create-topics", io.CreateTopics, "create missing alerts and dead-letter topics")
+	fs.IntVar(&io.BatchMaxEvents, "batch-max-events", io.BatchMaxEvents, "messages per DuckDB commit at most")
+	fs.DurationVar(&io.BatchMaxWait, "batch-max-wait", io.BatchMaxWait, "longest wait before committing a batch")
+	fs.DurationVar(&po.Window, "window", po.Window, "trailing window of a shift's norm")
+	fs.DurationVar(&po.AllowedLateness, "lateness", po.AllowedLateness, "allowed lateness before a day closes")
+	fs.IntVar(&po.RecordMinShifts, "record-min-shifts", po.RecordMinShifts, "shifts in the window needed to judge a record")
+	fs.Float64Var(&po.RecordRatio, "record-ratio", po.RecordRatio, "rate over the norm that makes a record")
+	fs.Float64Var(&po.SuspectScrapShare, "suspect-scrap-share", po.SuspectScrapShare, "scrap share above which a record is suspect")
+	fs.IntVar(&po.PaceMinWorkers, "pace-min-workers", po.PaceMinWorkers, "workers a day group needs to be judged for pace")
+	fs.Float64Var(&po.PaceSetterRatio, "pace-setter-ratio", po.PaceSetterRatio, "day rate over the day's median that makes a pace-setter")
+	fs.Float64Var(&po.CommonPaceTolerance, "common-pace-tolerance", po.CommonPaceTolerance, "half-width of the common level, relative to the median")
+	fs.Float64Var(&po.CommonPaceShare, "common-pace-share", po.CommonPaceShare, "share of workers at the common level for common_pace")
+	threads := fs.Int("duckdb-threads", analytics.DefaultThreads, "DuckDB worker threads")
+	mem := fs.String("duckdb-memory-limit", analytics.DefaultMemoryLimit, "DuckDB memory limit")
+	report := fs.Duration("report-every", 30*time.Second, "interval of progress log lines (0: none)")
+	logger := logFlags(fs)
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	io.Brokers = splitList(*brokers)
+	io.Logger = logger()
+	d := analytics.DefaultOptions(*duck)
+	d.Threads, d.MemoryLimit = *threads, *mem
+	_, err := app.Run(ctx, app.RunOptions{Ingest: io, DuckDB: d, ReportEvery: *report})
+	return err
+}
+
+func broker(ctx context.Context, args []string) error {
+	fs := newFlags("broker", "broker [--listen 127.0.0.1:9092] [--partitions N] [--data-dir DIR]")
+	o := app.DefaultBrokerOptions()
+	fs.StringVar(&o.Listen, "listen", o.Listen, "loopback address to serve")
+	fs.IntVar(&o.Partitions, "partitions", o.Partitions, "partitions of created topics")
+	fs.StringVar(&o.DataDir, "data-dir", "", "directory to persist the log in (default: memory only)")
+	topics := fs.String("topics", strings.Join(o.Topics, ","), "topics to create at start")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	o.Topics = splitList(*topics)
+	b, err := app.StartBroker(o)
+	if err != nil {
+		return err
+	}
+	defer b.Close()
+	fmt.Printf("embedded broker serving on %s (topics %v, %d partitions; others created on first use)\n", b.Addr, o.Topics, o.Partitions)
+	<-ctx.Done()
+	return nil
+}
+
+func simulate(ctx context.Context, args []string) error {
+	fs := newFlags("simulate", "simulate --brokers HOST:PORT[,…] [flags]")
+	po := app.DefaultProduceOptions()
+	cfg := simulator.DefaultConfig()
+	brokers := fs.String("brokers", "", "Kafka bootstrap brokers (required)")
+	fs.StringVar(&po.Topic, "topic", po.Topic, "topic to produce to")
+	fs.IntVar(&po.Partitions, "partitions", po.Partitions, "partitions if the topic must be created")
+	fs.Float64Var(&po.Rate, "rate", 0, "messages per second (0: as fast as possible)")
+	events := fs.Int("events", 0, "scale the simulation to about this many messages (0: the default run)")
+	seed := fs.Int64("seed", cfg.Seed, "simulation seed")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	po.Brokers = splitList(*brokers)
+	if *events > 0 {
+		cfg = simulator.ConfigForEvents(*events)
+	}
+	cfg.Seed = *seed
+	sim, err := simulator.New(cfg)
+	if err != nil {
+		return err
+	}
+	var sent atomic.Int64
+	start := time.Now()
+	if err := app.Produce(ctx, po, sim, &sent); err != nil {
+		return err
+	}
+	t := sim.Truth()
+	fmt.Printf("produced %d messages to %s in %s: %d valid on time, %d late, %d duplicates, %d malformed; planted %d records, %d suspect records, %d pace-setters\n",
+		sent.Load(), po.Topic, time.Since(start).Round(time.Millisecond), t.OnTime, t.LateCount, t.DuplicateCount, t.MalformedCount,
+		t.RecordCount, t.SuspectCount, t.PaceSetterCount)
+	return nil
+}
+
+func query(ctx context.Context, args []string) error {
+	fs := newFlags("query", "query [--duckdb FILE] [--format table|csv|json] SQL")
+	duck := fs.String("duckdb", "stakhanov.duckdb", "DuckDB file to read")
+	format := fs.String("format", "table", "output format: table, csv or json")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	sql := strings.Join(fs.Args(), " ")
+	if strings.TrimSpace(sql) == "" {
+		fs.Usage()
+		return errors.New("no SQL given")
+	}
+	return app.Query(ctx, *duck, sql, *format, os.Stdout)
+}
