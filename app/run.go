@@ -18,6 +18,8 @@ type RunOptions struct {
 	// ReportEvery logs a progress line at this interval. Default 30 s; 0
 	// turns it off.
 	ReportEvery time.Duration
+
+	started func(*ingest.Pipeline) // tests watch the pipeline through this
 }
 
 // Validate checks both layers' options.
@@ -43,6 +45,9 @@ func Run(ctx context.Context, o RunOptions) (ingest.Stats, error) {
 	if err != nil {
 		store.Close()
 		return ingest.Stats{}, err
+	}
+	if o.started != nil {
+		o.started(p)
 	}
 	stopReport := make(chan struct{})
 	if o.ReportEvery > 0 {

@@ -1,0 +1,341 @@
+package app
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"maps"
+	"os"
+	"path/filepath"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/segmentio/kafka-go"
+
+	"github.com/stakhanov/stakhanov/analytics"
+	"github.com/stakhanov/stakhanov/ingest"
+	"github.com/stakhanov/stakhanov/processors"
+	"github.com/stakhanov/stakhanov/simulator"
+)
+
+func quiet() *slog.Logger {
+	if os.Getenv("STAKHANOV_TEST_LOG") != "" {
+		return slog.New(slog.NewTextHandler(os.Stderr, nil))
+	}
+	return slog.New(slog.NewTextHandler(io.Discard, nil))
+}
+
+// TestDemo runs the demo as a user does and checks what it found against
+// the simulator's ground truth.
+func TestDemo(t *testing.T) {
+	o := DefaultDemoOptions()
+	o.DuckDB = filepath.Join(t.TempDir(), "demo.duckdb")
+	o.Out, o.Progress = io.Discard, nil
+	res, err := Demo(context.Background(), o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr := res.Truth
+	if res.Stats.Messages != tr.Messages || res.Stats.Shifts != tr.Valid || res.Stats.Duplicates != tr.DuplicateCount ||
+		res.Stats.Late != tr.LateCount || res.Stats.Rejects != tr.MalformedCount {
+		t.Fatalf("stats %+v against truth %+v", res.Stats, tr)
+	}
+	if res.FoundRecords != len(tr.RecordShifts) || res.FoundSuspects != len(tr.SuspectRecords) ||
+		res.FoundPaceSetters+res.OpenPaceSetters != len(tr.PaceSetters) {
+		t.Fatalf("found records %d/%d suspects %d/%d pace-setters %d+%d/%d", res.FoundRecords, len(tr.RecordShifts),
+			res.FoundSuspects, len(tr.SuspectRecords), res.FoundPaceSetters, res.OpenPaceSetters, len(tr.PaceSetters))
+	}
+	for _, at := range processors.AlertTypes {
+		if res.Stats.Alerts[at] == 0 {
+			t.Errorf("no %s alert in the demo", at)
+		}
+	}
+	// nothing beyond the planted: record alerts are exactly the truth
+	store := openStore(t, o.DuckDB)
+	db := store.DB()
+	got := column(t, db, `SELECT event_id FROM alerts WHERE type = 'record_shift' ORDER BY 1`)
+	want := slices.Sorted(slices.Values(tr.RecordShifts))
+	if !slices.Equal(got, want) {
+		t.Fatalf("record alerts %v, truth %v", got, want)
+	}
+	late := column(t, db, `SELECT event_id FROM shifts WHERE late ORDER BY 1`)
+	if !slices.Equal(late, slices.Sorted(slices.Values(tr.Late))) {
+		t.Fatalf("late shifts %d, truth %d", len(late), len(tr.Late))
+	}
+	reasons := map[string]int{}
+	for _, m := range tr.Malformed {
+		reasons[m.Reason]++
+	}
+	stored := map[string]int{}
+	rows, err := db.Query(`SELECT reason, count(*) FROM rejects GROUP BY reason`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for rows.Next() {
+		var r string
+		var n int
+		_ = rows.Scan(&r, &n)
+		stored[r] = n
+	}
+	rows.Close()
+	if !maps.Equal(reasons, stored) || len(stored) < 8 {
+		t.Fatalf("rejects by reason %v, truth %v", stored, reasons)
+	}
+	if n := column(t, db, `SELECT count(*)::VARCHAR FROM shifts s JOIN rejects r ON s.kafka_offset = r.kafka_offset AND s.kafka_partition = r.kafka_partition`); n[0] != "0" {
+		t.Fatalf("a bad record reached shifts")
+	}
+	// common-pace days: equal to the truth except where the truth says an
+	// implementation may differ
+	common := map[string]bool{}
+	for _, k := range column(t, db, `SELECT plant_id || '|' || role || '|' || unit || '|' || strftime(day, '%Y-%m-%d') FROM alerts WHERE type = 'common_pace'`) {
+		common[k] = true
+	}
+	border := map[string]bool{}
+	for _, g := range tr.Borderline {
+		border[fmt.Sprintf("%s|%s|%s|%s", g.Group.PlantID, g.Group.Role, g.Group.Unit, g.Day)] = true
+	}
+	end := o.Simulation.Start.AddDate(0, 0, o.Simulation.Days)
+	missing := 0
+	for _, g := range tr.CommonPaceDays {
+		k := fmt.Sprintf("%s|%s|%s|%s", g.Group.PlantID, g.Group.Role, g.Group.Unit, g.Day)
+		if !common[k] && !border[k] && !g.Day.End().Add(6*time.Hour).After(end) {
+			missing++
+		}
+		delete(common, k)
+	}
+	for k := range common {
+		if !border[k] {
+			t.Errorf("common_pace not in the truth: %s", k)
+		}
+	}
+	if missing > 0 {
+		t.Fatalf("%d common-pace days of the truth missing", missing)
+	}
+	// the file is left closed, and a second demo replaces it
+	store.Close()
+	if _, err := Demo(context.Background(), o); err != nil {
+		t.Fatalf("a second demo over the first's file: %v", err)
+	}
+}
+
+func TestDemoRefusesForeignFile(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "mine.duckdb")
+	s, err := analytics.Open(context.Background(), analytics.DefaultOptions(path))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	o := DefaultDemoOptions()
+	o.DuckDB, o.Out, o.Progress = path, io.Discard, nil
+	if _, err := Demo(context.Background(), o); err == nil {
+		t.Fatal("demo overwrote a file it did not make")
+	}
+}
+
+func openRO(t *testing.T, path string) *sql.DB { return openStore(t, path).DB() }
+
+func openStore(t *testing.T, path string) *analytics.Store {
+	t.Helper()
+	o := analytics.DefaultOptions(path)
+	o.ReadOnly = true
+	s, err := analytics.Open(context.Background(), o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+func column(t *testing.T, db *sql.DB, q string) []string {
+	t.Helper()
+	rows, err := db.Query(q)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var s sql.NullString
+		if err := rows.Scan(&s); err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, s.String)
+	}
+	return out
+}
+
+// runTo runs the pipeline command until stop says so, then stops it as
+// SIGTERM would.
+func runTo(t *testing.T, o RunOptions, stop func(*ingest.Pipeline) bool) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	o.started = func(p *ingest.Pipeline) {
+		go func() {
+			for !stop(p) {
+				time.Sleep(20 * time.Millisecond)
+			}
+			cancel()
+		}()
+	}
+	done := make(chan error, 1)
+	go func() { _, err := Run(ctx, o); done <- err }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(90 * time.Second):
+		t.Fatal("run did not finish in 90s")
+	}
+}
+
+func caughtUp(p *ingest.Pipeline) bool {
+	lag, err := p.Lag(context.Background())
+	if err != nil || len(lag) == 0 {
+		return false
+	}
+	for _, l := range lag {
+		if l != 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// TestRunRestartMatchesOneRun: the run command over a simulated topic,
+// once without a break and once stopped twice in the middle; both DuckDB
+// files hold the same rows, and each run's alerts topic the ids of its
+// alerts table. Dead letters carry their reason and source.
+func TestRunRestartMatchesOneRun(t *testing.T) {
+	b, err := StartBroker(BrokerOptions{Listen: "127.0.0.1:0", Partitions: 8, Topics: []string{"shift-events"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	sim, err := simulator.New(simulator.DefaultConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var msgs []kafka.Message
+	for m, ok := sim.Next(); ok; m, ok = sim.Next() {
+		msgs = append(msgs, kafka.Message{Key: m.Key, Value: m.Value})
+	}
+	w := &kafka.Writer{Addr: kafka.TCP(b.Addr), Topic: "shift-events", Balancer: &kafka.Murmur2Balancer{},
+		RequiredAcks: kafka.RequireAll, BatchSize: 5000, BatchTimeout: time.Millisecond}
+	defer w.Close()
+	produce := func(part []kafka.Message) {
+		if err := w.WriteMessages(context.Background(), part...); err != nil {
+			t.Fatal(err)
+		}
+	}
+	dir := t.TempDir()
+	opts := func(name string) RunOptions {
+		io := ingest.DefaultOptions(b.Addr)
+		io.Group, io.AlertsTopic, io.DLQTopic = name, name+"-alerts", name+"-dlq"
+		io.BatchMaxEvents = 2000
+		io.Logger = quiet()
+		return RunOptions{Ingest: io, DuckDB: analytics.DefaultOptions(filepath.Join(dir, name+".duckdb"))}
+	}
+	// the restarted run sees the input arrive in parts and is stopped
+	// between them and in the middle of one
+	third := len(msgs) / 3
+	produce(msgs[:third])
+	runTo(t, opts("twice"), caughtUp)
+	produce(msgs[third : 2*third])
+	runTo(t, opts("twice"), func(p *ingest.Pipeline) bool { return p.Stats().Batches > 0 })
+	runTo(t, opts("twice"), caughtUp)
+	produce(msgs[2*third:])
+	runTo(t, opts("twice"), caughtUp)
+	runTo(t, opts("once"), caughtUp)
+
+	db := openRO(t, filepath.Join(dir, "once.duckdb"))
+	if _, err := db.Exec(fmt.Sprintf(`ATTACH '%s' AS twice (READ_ONLY)`, filepath.Join(dir, "twice.duckdb"))); err != nil {
+		t.Fatal(err)
+	}
+	for _, table := range []string{"shifts", "alerts", "rejects", "norms", "ingest_offsets"} {
+		n := column(t, db, fmt.Sprintf(`SELECT count(*)::VARCHAR FROM ((SELECT * FROM %[1]s EXCEPT ALL SELECT * FROM twice.%[1]s) UNION ALL (SELECT * FROM twice.%[1]s EXCEPT ALL SELECT * FROM %[1]s))`, table))
+		if n[0] != "0" {
+			t.Errorf("%s differs between one run and a restarted one: %s rows", table, n[0])
+		}
+	}
+	if n := column(t, db, `SELECT count(*)::VARCHAR FROM shifts`); n[0] != fmt.Sprint(sim.Truth().Valid) {
+		t.Fatalf("shifts %s, distinct valid events %d", n[0], sim.Truth().Valid)
+	}
+
+	for _, name := range []string{"once", "twice"} {
+		topic := map[string]bool{}
+		for _, m := range readTopic(t, b.Addr, name+"-alerts") {
+			var a struct {
+				ID string `json:"alert_id"`
+			}
+			if err := json.Unmarshal(m.Value, &a); err != nil {
+				t.Fatal(err)
+			}
+			topic[a.ID] = true
+		}
+		table := map[string]bool{}
+		prefix := ""
+		if name == "twice" {
+			prefix = "twice."
+		}
+		for _, id := range column(t, db, `SELECT alert_id FROM `+prefix+`alerts`) {
+			table[id] = true
+		}
+		if !maps.Equal(topic, table) || len(table) == 0 {
+			t.Errorf("%s: alerts topic has %d ids, table %d", name, len(topic), len(table))
+		}
+		dlq := readTopic(t, b.Addr, name+"-dlq")
+		reasons := map[string]int{}
+		for _, m := range dlq {
+			h := map[string]string{}
+			for _, x := range m.Headers {
+				h[x.Key] = string(x.Value)
+			}
+			if h["source.topic"] != "shift-events" || h["source.partition"] == "" || h["source.offset"] == "" || h["error.reason"] == "" {
+				t.Fatalf("dead letter headers %v", h)
+			}
+			reasons[h["error.reason"]]++
+		}
+		want := map[string]int{}
+		for _, m := range sim.Truth().Malformed {
+			want[m.Reason]++
+		}
+		// a restart may publish a dead letter again; every one is there
+		for r, n := range want {
+			if reasons[r] < n {
+				t.Errorf("%s: %d dead letters for %s, want %d", name, reasons[r], r, n)
+			}
+		}
+	}
+}
+
+func readTopic(t *testing.T, addr, topic string) []kafka.Message {
+	t.Helper()
+	c := &kafka.Client{Addr: kafka.TCP(addr)}
+	ctx := context.Background()
+	_, end, err := ingest.EndOffsets(ctx, c, topic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []kafka.Message
+	for part, e := range end {
+		if e == 0 {
+			continue
+		}
+		r := kafka.NewReader(kafka.ReaderConfig{Brokers: []string{addr}, Topic: topic, Partition: int(part), MaxWait: 50 * time.Millisecond})
+		for i := int64(0); i < e; i++ {
+			m, err := r.FetchMessage(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			out = append(out, m)
+		}
+		r.Close()
+	}
+	return out
+}
