@@ -46,8 +46,8 @@ type DemoResult struct {
 	DuckDB     string
 	Simulation simulator.Config
 	Stats      ingest.Stats
-	Truth   *simulator.Truth
-	Elapsed time.Duration
+	Truth      *simulator.Truth
+	Elapsed    time.Duration
 	// Found counts the planted findings present among the stored alerts.
 	FoundRecords, FoundSuspects, FoundPaceSetters int
 	// OpenPaceSetters are planted pace-setters of days still open when the
