@@ -1,0 +1,66 @@
+package analytics
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+)
+
+// Options configure a Store. Start from DefaultOptions.
+type Options struct {
+	// Path is the DuckDB database file, created when missing (unless
+	// ReadOnly). ":memory:" opens a private in-memory database, useful in
+	// tests. DuckDB reads settings from the text after '?', so the path may
+	// contain neither '?' nor '#'.
+	Path string
+	// Threads bounds DuckDB's worker threads. Default 2: the pipeline's own
+	// goroutines need the other cores, and DuckDB otherwise takes them all.
+	Threads int
+	// MemoryLimit caps DuckDB's buffer manager, in DuckDB's syntax ("2GB",
+	// "512MB"). Default "2GB"; DuckDB's own default is 80 % of RAM, which
+	// leaves the rest of the process nothing to grow into.
+	MemoryLimit string
+	// ReadOnly opens an existing file for reading only, for tools such as
+	// `stakhanov query`: several read-only processes may share the file,
+	// the schema is left as it is, and Commit fails with ErrReadOnly.
+	// DuckDB lets no process in while another holds the file read-write.
+	ReadOnly bool
+}
+
+// Defaults of Options.
+const (
+	DefaultThreads     = 2
+	DefaultMemoryLimit = "2GB"
+)
+
+// DefaultOptions returns the defaults for the file at path.
+func DefaultOptions(path string) Options {
+	return Options{Path: path, Threads: DefaultThreads, MemoryLimit: DefaultMemoryLimit}
+}
+
+// ErrInvalidOptions is wrapped by every Validate failure.
+var ErrInvalidOptions = errors.New("invalid analytics options")
+
+// Validate reports the first option outside its domain.
+func (o Options) Validate() error {
+	fail := func(f string, a ...any) error {
+		return fmt.Errorf("%w: %s", ErrInvalidOptions, fmt.Sprintf(f, a...))
+	}
+	switch {
+	case o.Path == "":
+		return fail("empty path")
+	case strings.ContainsAny(o.Path, "?#"):
+		// The driver splits its DSN at '?', and url parsing would turn a
+		// '#' into a fragment and silently drop the settings after it.
+		return fail("path %q contains '?' or '#'", o.Path)
+	case o.Path == memoryPath && o.ReadOnly:
+		return fail("a read-only in-memory database is always empty")
+	case o.Threads < 1:
+		return fail("threads %d below 1", o.Threads)
+	case o.MemoryLimit == "" || o.MemoryLimit[0] < '0' || o.MemoryLimit[0] > '9':
+		return fail("memory limit %q is not a size such as \"2GB\"", o.MemoryLimit)
+	}
+	return nil
+}
+
+const memoryPath = ":memory:"

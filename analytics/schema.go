@@ -1,0 +1,143 @@
+package analytics
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+)
+
+// SchemaVersion is the version of the tables this package writes. A file
+// stamped with a newer version was written by a newer release; opening it
+// read-write fails with ErrSchemaTooNew rather than risk writing rows in an
+// old shape.
+const SchemaVersion = 1
+
+// ErrSchemaTooNew is returned by Open for a file of a later schema version.
+var ErrSchemaTooNew = errors.New("analytics: database schema is newer than this program")
+
+// schemaDDL creates version 1. Every statement is idempotent so that Open
+// can run them all on every start. The table and column names are a public
+// contract (dashboards and `stakhanov query` users rely on them): add
+// columns, never rename.
+var schemaDDL = []string{
+	`CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)`,
+	`CREATE TABLE IF NOT EXISTS shifts (
+		event_id        VARCHAR PRIMARY KEY,
+		plant_id        VARCHAR,
+		industry        VARCHAR,
+		section         VARCHAR,
+		role            VARCHAR,
+		worker_id       VARCHAR,
+		crew_size       INTEGER,
+		shift_start     TIMESTAMPTZ,
+		shift_hours     DOUBLE,
+		output          DOUBLE,
+		unit            VARCHAR,
+		scrap           DOUBLE,
+		rate            DOUBLE,
+		norm_rate       DOUBLE,
+		ratio           DOUBLE,
+		late            BOOLEAN,
+		kafka_partition INTEGER,
+		kafka_offset    BIGINT,
+		kafka_topic     VARCHAR,
+		day             DATE,
+		scrap_share     DOUBLE,
+		norm_count      INTEGER,
+		norm_mean       DOUBLE,
+		norm_p90        DOUBLE,
+		norm_mad        DOUBLE,
+		norm_bulk       DOUBLE,
+		crew_rate       DOUBLE,
+		crew_norm_rate  DOUBLE,
+		crew_ratio      DOUBLE
+	)`,
+	`CREATE TABLE IF NOT EXISTS alerts (
+		alert_id    VARCHAR PRIMARY KEY,
+		type        VARCHAR,
+		plant_id    VARCHAR,
+		industry    VARCHAR,
+		role        VARCHAR,
+		unit        VARCHAR,
+		worker_id   VARCHAR,
+		event_id    VARCHAR,
+		day         DATE,
+		rate        DOUBLE,
+		norm_rate   DOUBLE,
+		ratio       DOUBLE,
+		scrap_share DOUBLE,
+		group_size  INTEGER,
+		bulk_share  DOUBLE,
+		detected_at TIMESTAMPTZ
+	)`,
+	`CREATE TABLE IF NOT EXISTS rejects (
+		topic           VARCHAR,
+		kafka_partition INTEGER,
+		kafka_offset    BIGINT,
+		reason          VARCHAR,
+		key             BLOB,
+		value           BLOB,
+		detail          VARCHAR,
+		PRIMARY KEY (topic, kafka_partition, kafka_offset)
+	)`,
+	`CREATE TABLE IF NOT EXISTS norms (
+		plant_id    VARCHAR,
+		role        VARCHAR,
+		unit        VARCHAR,
+		day         DATE,
+		shifts      INTEGER,
+		median_rate DOUBLE,
+		mean_rate   DOUBLE,
+		p90_rate    DOUBLE,
+		mad_rate    DOUBLE,
+		bulk_share  DOUBLE,
+		PRIMARY KEY (plant_id, role, unit, day)
+	)`,
+	`CREATE TABLE IF NOT EXISTS ingest_offsets (
+		topic           VARCHAR,
+		kafka_partition INTEGER,
+		next_offset     BIGINT,
+		PRIMARY KEY (topic, kafka_partition)
+	)`,
+}
+
+// migrate brings the schema to SchemaVersion in one transaction, so that
+// two half-created schemas can never be observed.
+func migrate(ctx context.Context, db *sql.DB) (err error) {
+	conn, err := db.Conn(ctx)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	if _, err := conn.ExecContext(ctx, "BEGIN TRANSACTION"); err != nil {
+		return err
+	}
+	defer func() {
+		if err != nil {
+			_, rbErr := conn.ExecContext(context.WithoutCancel(ctx), "ROLLBACK")
+			err = errors.Join(err, rbErr)
+		}
+	}()
+	for _, stmt := range schemaDDL {
+		if _, err := conn.ExecContext(ctx, stmt); err != nil {
+			return fmt.Errorf("create schema: %w", err)
+		}
+	}
+	var version sql.NullInt64
+	if err := conn.QueryRowContext(ctx, `SELECT max(version) FROM schema_version`).Scan(&version); err != nil {
+		return fmt.Errorf("read schema version: %w", err)
+	}
+	switch {
+	case !version.Valid:
+		if _, err := conn.ExecContext(ctx, `INSERT INTO schema_version VALUES (?)`, SchemaVersion); err != nil {
+			return fmt.Errorf("stamp schema version: %w", err)
+		}
+	case version.Int64 > SchemaVersion:
+		return fmt.Errorf("%w: file has version %d, this program writes %d",
+			ErrSchemaTooNew, version.Int64, SchemaVersion)
+	}
+	// Older versions would be migrated here; version 1 is the first.
+	_, err = conn.ExecContext(ctx, "COMMIT")
+	return err
+}

@@ -1,0 +1,87 @@
+package analytics
+
+import (
+	"context"
+	"database/sql"
+	"database/sql/driver"
+	"errors"
+	"fmt"
+	"net/url"
+	"strconv"
+	"sync"
+
+	duckdb "github.com/duckdb/duckdb-go/v2"
+
+	"github.com/stakhanov/stakhanov/ingest"
+)
+
+var _ ingest.Sink = (*Store)(nil)
+
+// ErrReadOnly is returned by Commit on a store opened with ReadOnly.
+var ErrReadOnly = errors.New("analytics: store is read-only")
+
+// Store is a DuckDB file holding the pipeline's results. Its methods are
+// safe for concurrent use; commits are serialised.
+type Store struct {
+	opts Options
+	db   *sql.DB
+
+	// mu serialises commits: they share the Arrow builders, and DuckDB
+	// would abort one of two concurrent writers on a conflict anyway.
+	mu      sync.Mutex
+	loaders *loaders // nil when read-only
+}
+
+// Open opens (and, unless read-only, creates and migrates) the database
+// file opts.Path.
+func Open(ctx context.Context, opts Options) (*Store, error) {
+	if err := opts.Validate(); err != nil {
+		return nil, err
+	}
+	settings := url.Values{}
+	settings.Set("threads", strconv.Itoa(opts.Threads))
+	settings.Set("memory_limit", opts.MemoryLimit)
+	if opts.ReadOnly {
+		settings.Set("access_mode", "READ_ONLY")
+	}
+	// TimeZone cannot go in the DSN: it belongs to the icu extension,
+	// which is not loaded yet when the DSN settings are applied.
+	connector, err := duckdb.NewConnector(opts.Path+"?"+settings.Encode(), initConn)
+	if err != nil {
+		return nil, fmt.Errorf("analytics: open %s: %w", opts.Path, err)
+	}
+	// sql.DB.Close closes the connector, which checkpoints the WAL into
+	// the file when this was the file's last handle in the process.
+	db := sql.OpenDB(connector)
+	s := &Store{opts: opts, db: db}
+	if err := db.PingContext(ctx); err != nil {
+		return nil, errors.Join(fmt.Errorf("analytics: open %s: %w", opts.Path, err), db.Close())
+	}
+	if !opts.ReadOnly {
+		if err := migrate(ctx, db); err != nil {
+			return nil, errors.Join(fmt.Errorf("analytics: open %s: %w", opts.Path, err), db.Close())
+		}
+		s.loaders = newLoaders(defaultLoaderConfig)
+	}
+	return s, nil
+}
+
+func initConn(c driver.ExecerContext) error {
+	_, err := c.ExecContext(context.Background(), "SET TimeZone = 'UTC'", nil)
+	return err
+}
+
+// Close waits for a running commit, then closes the database.
+func (s *Store) Close() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.loaders != nil {
+		s.loaders.release()
+		s.loaders = nil
+	}
+	return s.db.Close()
+}
+
+// DB gives direct access to the database, for queries this package does
+// not offer. Writing through it bypasses the offsets contract.
+func (s *Store) DB() *sql.DB { return s.db }
