@@ -10,6 +10,7 @@ import (
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/duckdb/duckdb-go/v2"
 
 	"github.com/stakhanov/stakhanov/ingest"
 	"github.com/stakhanov/stakhanov/processors"
@@ -37,7 +38,12 @@ func (s *Store) Commit(ctx context.Context, b *ingest.Batch) (ingest.CommitResul
 	case b.Topic == "" && (len(b.Offsets) > 0 || len(b.Shifts) > 0):
 		return ingest.CommitResult{}, errors.New("analytics: commit: batch without a topic")
 	}
-	res, err := s.commit(ctx, b)
+	res, err := s.commit(ctx, b, false)
+	var de *duckdb.Error
+	if errors.As(err, &de) && de.Type == duckdb.ErrorTypeConstraint {
+		// an id stored before: again, skipping what is there
+		res, err = s.commit(ctx, b, true)
+	}
 	if err != nil {
 		return ingest.CommitResult{}, fmt.Errorf("analytics: commit: %w", err)
 	}
@@ -55,12 +61,12 @@ const (
 	stageOffsets commitStage = "offsets"
 )
 
-func (s *Store) commit(ctx context.Context, b *ingest.Batch) (res ingest.CommitResult, err error) {
+func (s *Store) commit(ctx context.Context, b *ingest.Batch, onConflict bool) (res ingest.CommitResult, err error) {
 	conn, err := s.db.Conn(ctx)
 	if err != nil {
 		return res, err
 	}
-	tx := &commitTx{conn: conn}
+	tx := &commitTx{conn: conn, onConflict: onConflict}
 	defer func() {
 		_ = conn.Close() // returns it to the pool; the error is only ErrConnDone
 		// Only now that the transaction has ended can no scan reach the

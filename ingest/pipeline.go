@@ -224,50 +224,104 @@ func (p *Pipeline) generation(ctx, flushCtx context.Context, gen *kafka.Generati
 	done := make(chan struct{})
 	go func() { wg.Wait(); close(done) }()
 
-	b := &pending{batch: Batch{Topic: p.opts.InputTopic, Offsets: map[int32]int64{}}}
-	timer := time.NewTimer(time.Hour)
+	// Two batches alternate: one fills while the other commits, so that
+	// decoding and the rules run on one core while DuckDB writes on the
+	// other. At most one commit is in flight, which keeps commits in order.
+	fill := newPending(p.opts.InputTopic)
+	spare := newPending(p.opts.InputTopic)
+	var (
+		inflight  bool
+		committed = make(chan error, 1)
+		due       bool // the fill batch has waited BatchMaxWait
+		timer     = time.NewTimer(time.Hour)
+		fail      error
+	)
 	timer.Stop()
-	flush := func() error {
+	start := func() {
 		timer.Stop()
-		if b.messages == 0 {
+		due = false
+		if fill.messages == 0 {
+			return
+		}
+		cur := fill
+		fill, spare = spare, nil
+		inflight = true
+		go func() {
+			err := p.flush(flushCtx, gen, cur)
+			spare = cur // read only after committed is received
+			committed <- err
+		}()
+	}
+	wait := func() error {
+		if !inflight {
 			return nil
 		}
-		if err := p.flush(flushCtx, gen, b); err != nil {
-			// state ran ahead of what is stored: rebuild it next time
-			clear(p.procs)
-			return err
-		}
-		return nil
+		err := <-committed
+		inflight = false
+		return err
 	}
+	defer func() {
+		if fail != nil {
+			// state ran ahead of what is stored: rebuild it next time
+			p.mu.Lock()
+			clear(p.procs)
+			p.mu.Unlock()
+		}
+	}()
 	for {
+		in := results
+		if fill.messages >= p.opts.BatchMaxEvents {
+			in = nil // full and waiting for the commit in flight: hold back
+		}
+		var doneCommit chan error
+		if inflight {
+			doneCommit = committed
+		}
 		select {
-		case r := <-results:
-			if b.messages == 0 {
+		case r := <-in:
+			if fill.messages == 0 {
 				timer.Reset(p.opts.BatchMaxWait)
 			}
-			b.add(r)
-			if b.messages >= p.opts.BatchMaxEvents {
-				if err := flush(); err != nil {
-					return err
-				}
+			fill.add(r)
+			if fill.messages >= p.opts.BatchMaxEvents && !inflight {
+				start()
 			}
 		case <-timer.C:
-			if err := flush(); err != nil {
+			due = true
+			if !inflight {
+				start()
+			}
+		case err := <-doneCommit:
+			inflight = false
+			if err != nil {
+				fail = err
 				return err
 			}
+			if due || fill.messages >= p.opts.BatchMaxEvents {
+				start()
+			}
 		case <-done:
+			if fail = wait(); fail != nil {
+				return fail
+			}
 			for {
 				select {
 				case r := <-results:
-					b.add(r)
+					fill.add(r)
 					continue
 				default:
 				}
 				break
 			}
-			return flush()
+			start()
+			fail = wait()
+			return fail
 		}
 	}
+}
+
+func newPending(topic string) *pending {
+	return &pending{batch: Batch{Topic: topic, Offsets: map[int32]int64{}}}
 }
 
 type pending struct {
