@@ -2,7 +2,9 @@
 export GOFLAGS := -tags=duckdb_arrow
 GO ?= go
 
-.PHONY: demo test build bench fuzz clean
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+.PHONY: demo test deps build bench clean
 
 ## demo: build the binary and run the whole pipeline on the embedded broker
 demo: build
@@ -12,8 +14,13 @@ demo: build
 build:
 	$(GO) build -o bin/stakhanov ./cmd/stakhanov
 
+## deps: what the tests need beyond Go: kcat (librdkafka) for client checks
+deps:
+	@command -v kcat >/dev/null || { echo "installing kcat"; \
+	  $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq kcat >/dev/null; }
+
 ## test: vet, the whole suite, and the race detector on the pure-Go layers
-test:
+test: deps
 	$(GO) vet ./...
 	$(GO) test -count=1 ./...
 	$(GO) test -count=1 -race ./shift/... ./processors/... ./ingest/... ./simulator/...
