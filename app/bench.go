@@ -36,6 +36,8 @@ type BenchOptions struct {
 	Dir string
 	// Progress receives progress lines (nil for none).
 	Progress io.Writer
+	// BatchMaxEvents overrides the pipeline's batch bound (0: its default).
+	BatchMaxEvents int
 }
 
 // DefaultBenchOptions returns the defaults.
@@ -118,7 +120,7 @@ func Bench(ctx context.Context, o BenchOptions) (*BenchResult, error) {
 	say("  %.0f events/s", res.CeilingEventsPerS)
 
 	say("pipeline: the same topic into DuckDB, exactly once, alerts published…")
-	d, err = pipelineRun(ctx, brokers, topic, run, filepath.Join(dir, "bench.duckdb"), res.Events, say)
+	d, err = pipelineRun(ctx, brokers, topic, run, filepath.Join(dir, "bench.duckdb"), res.Events, o.BatchMaxEvents, say)
 	if err != nil {
 		return nil, err
 	}
@@ -211,7 +213,7 @@ func ceiling(ctx context.Context, brokers []string, topic, group string) (time.D
 }
 
 // pipelineRun runs the pipeline over topic until DuckDB holds all of it.
-func pipelineRun(ctx context.Context, brokers []string, topic, run, path string, events int64, say func(string, ...any)) (time.Duration, error) {
+func pipelineRun(ctx context.Context, brokers []string, topic, run, path string, events int64, batch int, say func(string, ...any)) (time.Duration, error) {
 	store, err := analytics.Open(ctx, analytics.DefaultOptions(path))
 	if err != nil {
 		return 0, err
@@ -220,6 +222,9 @@ func pipelineRun(ctx context.Context, brokers []string, topic, run, path string,
 	o := ingest.DefaultOptions(brokers...)
 	o.InputTopic, o.AlertsTopic, o.DLQTopic = topic, topic+"-alerts", topic+"-dlq"
 	o.Group = "bench-pipeline-" + run
+	if batch > 0 {
+		o.BatchMaxEvents = batch
+	}
 	o.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	p, err := ingest.New(o, store)
 	if err != nil {

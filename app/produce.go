@@ -48,7 +48,7 @@ func Produce(ctx context.Context, o ProduceOptions, sim *simulator.Sim, sent *at
 		Balancer:     &kafka.Murmur2Balancer{},
 		RequiredAcks: kafka.RequireAll,
 		BatchSize:    o.Chunk,
-		BatchBytes:   64 << 20,
+		BatchBytes:   1 << 20, // the broker's default message.max.bytes
 		BatchTimeout: time.Millisecond,
 	}
 	defer w.Close()

@@ -56,7 +56,9 @@ func New(opts Options, sink Sink) (*Pipeline, error) {
 			Balancer:     &kafka.Murmur2Balancer{},
 			RequiredAcks: kafka.RequireAll,
 			BatchSize:    10_000,
-			BatchBytes:   16 << 20,
+			// a produce batch over the broker's message.max.bytes (1 MiB by
+			// default) is refused whole; stay under it
+			BatchBytes:   1 << 20,
 			BatchTimeout: time.Millisecond,
 			MaxAttempts:  3,
 		}

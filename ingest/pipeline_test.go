@@ -326,3 +326,26 @@ func testLogOut() io.Writer {
 }
 
 func testingVerbose() bool { return os.Getenv("STAKHANOV_TEST_LOG") != "" }
+
+// TestWritersSplitLargeFlushes: one flush can carry more alerts for one
+// partition than the broker takes in one record batch (message.max.bytes,
+// 1 MiB by default); the writers must split them rather than be refused.
+func TestWritersSplitLargeFlushes(t *testing.T) {
+	addr := startBroker(t, 1, "shift-events", "shift-alerts", "shift-events-dlq")
+	p, err := New(testOptions(addr, "big"), NewMemorySink())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.alerts.Close()
+	msgs := make([]kafka.Message, 12_000)
+	for i := range msgs {
+		a := processors.Alert{ID: fmt.Sprintf("%032d", i), Type: processors.CommonPace, PlantID: "plant-with-a-long-name",
+			Industry: "machine-building", Role: "assembly-brigade", Unit: "tractors", Day: 1, DetectedAt: time.Unix(86400*2, 0)}
+		msgs[i] = kafka.Message{Key: []byte(a.PlantID), Value: AppendAlertJSON(nil, &a)}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := p.alerts.WriteMessages(ctx, msgs...); err != nil {
+		t.Fatalf("%d alerts (%d bytes) in one write: %v", len(msgs), len(msgs)*len(msgs[0].Value), err)
+	}
+}

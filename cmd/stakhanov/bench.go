@@ -18,6 +18,7 @@ func bench(ctx context.Context, args []string) error {
 	brokers := fs.String("brokers", "", "brokers to measure against (default: the embedded broker)")
 	fs.IntVar(&o.Partitions, "partitions", o.Partitions, "partitions of the benchmark topic")
 	asJSON := fs.Bool("json", false, "print one JSON object")
+	fs.IntVar(&o.BatchMaxEvents, "batch-max-events", 0, "the pipeline's batch bound (default: run's default)")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile (pprof) of the run to this file")
 	if err := fs.Parse(args); err != nil {
 		return err
