@@ -183,9 +183,7 @@ func prepareDemoFile(ctx context.Context, path string) error {
 	} else if err != nil {
 		return err
 	}
-	o := analytics.DefaultOptions(path)
-	o.ReadOnly = true
-	s, err := analytics.Open(ctx, o)
+	s, err := openReadOnly(ctx, path)
 	if err != nil {
 		return fmt.Errorf("%s: %w (%v)", path, ErrNotDemoFile, err)
 	}
@@ -218,9 +216,7 @@ func getMeta(ctx context.Context, db *sql.DB, k string) (string, error) {
 
 // check counts the planted findings among the stored alerts.
 func (r *DemoResult) check(ctx context.Context) error {
-	o := analytics.DefaultOptions(r.DuckDB)
-	o.ReadOnly = true
-	s, err := analytics.Open(ctx, o)
+	s, err := openReadOnly(ctx, r.DuckDB)
 	if err != nil {
 		return err
 	}
@@ -288,9 +284,7 @@ func (r *DemoResult) print(ctx context.Context, w io.Writer) error {
 	tw.Flush()
 
 	fmt.Fprintf(w, "\nTop records (rate against the norm of the peer group's last 28 days):\n\n")
-	o := analytics.DefaultOptions(r.DuckDB)
-	o.ReadOnly = true
-	s, err := analytics.Open(ctx, o)
+	s, err := openReadOnly(ctx, r.DuckDB)
 	if err != nil {
 		return err
 	}

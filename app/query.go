@@ -10,12 +10,16 @@ import (
 // Query runs SQL over a DuckDB file no other process holds, read-only, and
 // writes the result as table, csv or json.
 func Query(ctx context.Context, path, sql, format string, w io.Writer) error {
-	o := analytics.DefaultOptions(path)
-	o.ReadOnly = true
-	store, err := analytics.Open(ctx, o)
+	store, err := openReadOnly(ctx, path)
 	if err != nil {
 		return err
 	}
 	defer store.Close()
 	return store.Query(ctx, sql, w, format)
+}
+
+func openReadOnly(ctx context.Context, path string) (*analytics.Store, error) {
+	o := analytics.DefaultOptions(path)
+	o.ReadOnly = true
+	return analytics.Open(ctx, o)
 }

@@ -201,14 +201,9 @@ func (d *decoder) object(ev *Event) error {
 			if err != nil {
 				return err
 			}
-			d.ws()
-			if d.i >= len(d.b) {
-				return d.eof()
+			if err := d.colon(); err != nil {
+				return err
 			}
-			if d.b[d.i] != ':' {
-				return d.syntax("expected ':'")
-			}
-			d.i++
 			d.ws()
 			if d.i >= len(d.b) {
 				return d.eof()
@@ -621,14 +616,9 @@ func (d *decoder) skip(depth int) error {
 				if _, err := d.str(); err != nil {
 					return err
 				}
-				d.ws()
-				if d.i >= len(d.b) {
-					return d.eof()
+				if err := d.colon(); err != nil {
+					return err
 				}
-				if d.b[d.i] != ':' {
-					return d.syntax("expected ':'")
-				}
-				d.i++
 			}
 			if err := d.skip(depth + 1); err != nil {
 				return err
@@ -649,6 +639,19 @@ func (d *decoder) skip(depth int) error {
 		}
 	}
 	return d.syntax("unexpected character")
+}
+
+// colon consumes the ':' after an object key.
+func (d *decoder) colon() error {
+	d.ws()
+	if d.i >= len(d.b) {
+		return d.eof()
+	}
+	if d.b[d.i] != ':' {
+		return d.syntax("expected ':'")
+	}
+	d.i++
+	return nil
 }
 
 func (d *decoder) literal(lit string) error {

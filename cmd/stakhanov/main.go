@@ -8,7 +8,6 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"io"
 	"log/slog"
 	"os"
 	"os/signal"
@@ -82,8 +81,8 @@ func newFlags(name, synopsis string) *flag.FlagSet {
 }
 
 // logFlags adds --log-level and --log-format and returns a constructor.
-func logFlags(fs *flag.FlagSet) func() *slog.Logger {
-	level := fs.String("log-level", "info", "log level: debug, info, warn, error")
+func logFlags(fs *flag.FlagSet, defaultLevel string) func() *slog.Logger {
+	level := fs.String("log-level", defaultLevel, "log level: debug, info, warn, error")
 	format := fs.String("log-format", "text", "log format: text or json")
 	return func() *slog.Logger {
 		var l slog.Level
@@ -116,14 +115,12 @@ func demo(ctx context.Context, args []string) error {
 	fs.IntVar(&o.Simulation.Plants, "plants", o.Simulation.Plants, "simulated plants")
 	fs.IntVar(&o.Simulation.Days, "days", o.Simulation.Days, "simulated days")
 	fs.IntVar(&o.Partitions, "partitions", o.Partitions, "input topic partitions")
-	logger := logFlags(fs)
+	// the progress line has the terminal: only problems are logged
+	logger := logFlags(fs, "warn")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	o.Logger = logger()
-	if quiet := os.Getenv("STAKHANOV_LOG_PIPELINE"); quiet == "" {
-		o.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
-	}
 	_, err := app.Demo(ctx, o)
 	return err
 }
@@ -153,7 +150,7 @@ func run(ctx context.Context, args []string) error {
 	threads := fs.Int("duckdb-threads", analytics.DefaultThreads, "DuckDB worker threads")
 	mem := fs.String("duckdb-memory-limit", analytics.DefaultMemoryLimit, "DuckDB memory limit")
 	report := fs.Duration("report-every", 30*time.Second, "interval of progress log lines (0: none)")
-	logger := logFlags(fs)
+	logger := logFlags(fs, "info")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
