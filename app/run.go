@@ -78,7 +78,7 @@ func report(p *ingest.Pipeline, log *slog.Logger, every time.Duration, stop <-ch
 			stored, high := p.Progress()
 			var lag int64
 			for part, h := range high {
-				lag += max(h-stored[part], 0)
+				lag += max(h-stored[part], 0) // a partition never stored counts from 0
 			}
 			log.Info("progress", "messages", st.Messages, "per_s", float64(st.Messages-last)/every.Seconds(),
 				"lag", lag, "rejects", st.Rejects, "alerts", st.Alerts)

@@ -80,7 +80,8 @@ func New(opts Options, sink Sink) (*Pipeline, error) {
 func (p *Pipeline) Stats() Stats { return p.count.snapshot() }
 
 // Progress returns, for each partition this process owns, the next offset
-// stored by the sink and the high watermark last seen.
+// stored by the sink (absent until the first commit of a partition nothing
+// was stored for) and the high watermark last seen.
 func (p *Pipeline) Progress() (stored, high map[int32]int64) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -203,9 +204,11 @@ func (p *Pipeline) generation(ctx, flushCtx context.Context, gen *kafka.Generati
 			}
 			p.procs[part] = ps
 		}
-		p.mu.Lock()
-		p.committed[part] = next
-		p.mu.Unlock()
+		if next >= 0 {
+			p.mu.Lock()
+			p.committed[part] = next
+			p.mu.Unlock()
+		}
 		wg.Add(1)
 		gen.Start(func(gctx context.Context) {
 			defer wg.Done()
