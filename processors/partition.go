@@ -141,7 +141,7 @@ func (p *Partition) Process(ev *shift.Event, offset int64, out *Output) error {
 			WorkerID: ev.WorkerID, EventID: ev.EventID, Day: shift.DayOf(ev.ShiftStart),
 			Rate: s.Rate, NormRate: s.Norm.Median, Ratio: s.Ratio, ScrapShare: s.ScrapShare,
 			GroupSize: s.Norm.Count, BulkShare: s.Norm.Bulk,
-			DetectedAt: time.Unix(max(p.streamTime, start), 0).UTC(),
+			DetectedAt: ev.ShiftStart.Add(time.Duration(ev.ShiftHours * float64(time.Hour))).UTC(),
 		})
 	}
 	p.add(key, g, ev, start)
@@ -228,7 +228,7 @@ func (p *Partition) closeDay(d shift.Day, end int64, out *Output) {
 		keys = append(keys, k)
 	}
 	slices.SortFunc(keys, compareGroups)
-	detected := time.Unix(p.streamTime, 0).UTC()
+	detected := time.Unix(end+p.lateness, 0).UTC()
 	var workers []string
 	var rates []float64
 	for _, k := range keys {

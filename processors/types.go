@@ -69,8 +69,10 @@ type Alert struct {
 	ScrapShare float64
 	GroupSize  int     // shifts in the window (shift alerts) or workers that day (day alerts)
 	BulkShare  float64 // share of the group at the common level
-	// DetectedAt is event time, not wall time: the partition's stream time
-	// when the alert was raised. A replay raises it with the same value.
+	// DetectedAt is event time, not wall time, and depends on nothing but
+	// the alert: the end of the shift for shift alerts, the day's end plus
+	// the allowed lateness (when the day closes) for day alerts. A replay,
+	// another partitioning or another arrival order give the same value.
 	DetectedAt time.Time
 }
 
