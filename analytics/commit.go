@@ -1,6 +1,7 @@
 package analytics
 
 import (
+	"cmp"
 	"context"
 	"database/sql/driver"
 	"errors"
@@ -107,7 +108,7 @@ func (s *Store) commit(ctx context.Context, b *ingest.Batch, onConflict bool) (r
 		return n, done(stage, err)
 	}
 	if len(b.Shifts) > 0 {
-		n, err := step(stageShifts, func() { L.shifts.fill(b.Topic, b.Shifts, L.seen) }, L.shifts.loader)
+		n, err := step(stageShifts, func() { L.shifts.fill(cmp.Or(b.SourceTopic, b.Topic), b.Shifts, L.seen) }, L.shifts.loader)
 		if err != nil {
 			return res, err
 		}

@@ -247,16 +247,18 @@ func pipelineRun(ctx context.Context, brokers []string, topic, run, path string,
 		}
 		st := p.Stats()
 		if time.Since(last) > 2*time.Second {
-			say("  stored %d of %d", st.Messages, events)
+			say("  processed %d of %d, stored %d shifts", st.Messages, events, st.Shifts)
 			last = time.Now()
 		}
 		if st.Messages >= events {
-			elapsed := time.Since(start)
-			cancel()
-			if err := <-done; err != nil {
-				return 0, err
+			if lag, err := p.Lag(ctx); err == nil && sum(lag) == 0 {
+				elapsed := time.Since(start)
+				cancel()
+				if err := <-done; err != nil {
+					return 0, err
+				}
+				return elapsed, nil
 			}
-			return elapsed, nil
 		}
 	}
 }

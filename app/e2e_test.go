@@ -257,7 +257,8 @@ func TestRunRestartMatchesOneRun(t *testing.T) {
 	if _, err := db.Exec(fmt.Sprintf(`ATTACH '%s' AS twice (READ_ONLY)`, filepath.Join(dir, "twice.duckdb"))); err != nil {
 		t.Fatal(err)
 	}
-	for _, table := range []string{"shifts", "alerts", "rejects", "norms", "ingest_offsets"} {
+	// ingest_offsets hold each group's own results topic: not compared
+	for _, table := range []string{"shifts", "alerts", "rejects", "norms"} {
 		n := column(t, db, fmt.Sprintf(`SELECT count(*)::VARCHAR FROM ((SELECT * FROM %[1]s EXCEPT ALL SELECT * FROM twice.%[1]s) UNION ALL (SELECT * FROM twice.%[1]s EXCEPT ALL SELECT * FROM %[1]s))`, table))
 		if n[0] != "0" {
 			t.Errorf("%s differs between one run and a restarted one: %s rows", table, n[0])

@@ -24,6 +24,9 @@ type RunOptions struct {
 
 // Validate checks both layers' options.
 func (o RunOptions) Validate() error {
+	if o.Ingest.Roles&ingest.RoleSink == 0 {
+		return o.Ingest.Validate()
+	}
 	return errors.Join(o.Ingest.Validate(), o.DuckDB.Validate())
 }
 
@@ -37,13 +40,22 @@ func Run(ctx context.Context, o RunOptions) (ingest.Stats, error) {
 	if log == nil {
 		log = slog.Default()
 	}
-	store, err := analytics.Open(ctx, o.DuckDB)
-	if err != nil {
-		return ingest.Stats{}, fmt.Errorf("opening %s: %w", o.DuckDB.Path, err)
+	// Only the sink role writes DuckDB: processing instances need no disk.
+	var store *analytics.Store
+	var sink ingest.Sink
+	if o.Ingest.Roles&ingest.RoleSink != 0 {
+		var err error
+		store, err = analytics.Open(ctx, o.DuckDB)
+		if err != nil {
+			return ingest.Stats{}, fmt.Errorf("opening %s: %w", o.DuckDB.Path, err)
+		}
+		sink = store
 	}
-	p, err := ingest.New(o.Ingest, store)
+	p, err := ingest.New(o.Ingest, sink)
 	if err != nil {
-		store.Close()
+		if store != nil {
+			store.Close()
+		}
 		return ingest.Stats{}, err
 	}
 	if o.started != nil {
@@ -53,12 +65,15 @@ func Run(ctx context.Context, o RunOptions) (ingest.Stats, error) {
 	if o.ReportEvery > 0 {
 		go report(p, log, o.ReportEvery, stopReport)
 	}
-	log.Info("pipeline starting", "brokers", o.Ingest.Brokers, "input", o.Ingest.InputTopic, "group", o.Ingest.Group, "duckdb", o.DuckDB.Path)
+	log.Info("pipeline starting", "role", o.Ingest.Roles, "brokers", o.Ingest.Brokers, "input", o.Ingest.InputTopic,
+		"group", o.Ingest.Group, "repartition", o.Ingest.Repartition, "duckdb", o.DuckDB.Path)
 	runErr := p.Run(ctx)
 	close(stopReport)
 	st := p.Stats()
-	if err := store.Close(); err != nil && runErr == nil {
-		runErr = fmt.Errorf("closing %s: %w", o.DuckDB.Path, err)
+	if store != nil {
+		if err := store.Close(); err != nil && runErr == nil {
+			runErr = fmt.Errorf("closing %s: %w", o.DuckDB.Path, err)
+		}
 	}
 	log.Info("pipeline stopped", "messages", st.Messages, "shifts", st.Shifts, "duplicates", st.Duplicates,
 		"late", st.Late, "rejects", st.Rejects, "alerts", st.Alerts)
@@ -75,13 +90,13 @@ func report(p *ingest.Pipeline, log *slog.Logger, every time.Duration, stop <-ch
 			return
 		case <-t.C:
 			st := p.Stats()
-			stored, high := p.Progress()
+			processed, high := p.Progress()
 			var lag int64
 			for part, h := range high {
-				lag += max(h-stored[part], 0) // a partition never stored counts from 0
+				lag += max(h-processed[part], 0) // a partition never processed counts from 0
 			}
 			log.Info("progress", "messages", st.Messages, "per_s", float64(st.Messages-last)/every.Seconds(),
-				"lag", lag, "rejects", st.Rejects, "alerts", st.Alerts)
+				"input_lag", lag, "rejects", st.Rejects, "alerts", st.Alerts, "shifts_stored", st.Shifts)
 			last = st.Messages
 		}
 	}

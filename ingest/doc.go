@@ -1,18 +1,27 @@
-// Package ingest is the Kafka edge of the pipeline: it consumes shift
-// events, runs each input partition's processor, and hands the results to a
-// Sink with the offsets they bring each partition to.
+// Package ingest is the Kafka edge of the pipeline. It runs the topology
+// as roles that one process or many share:
 //
-// Delivery model. The sink, not Kafka, is the record of progress: a batch's
-// rows and its input offsets are stored in one transaction, and a partition
-// resumes from the sink's offset with its processor rebuilt from the sink's
-// rows (processors.Partition.Restore). Bad records and alerts are published
-// to Kafka before that transaction, so after a crash they may be sent again —
-// with the same alert ids — but never lost. Group offsets are committed to
-// Kafka after each batch only so that lag shows in the usual tools.
+//	input ──(repartition by plant_id, when producers did not key by it)──►
+//	  process: one processors.Partition per input partition, state
+//	           checkpointed to a compacted topic
+//	     ├─► alerts topic     (deterministic alert ids)
+//	     ├─► dead-letter topic (original key and value, reason headers)
+//	     └─► results topic    (enriched shifts, alerts, norms, rejects)
+//	  sink: results ──► Sink (DuckDB), rows and results offsets in one
+//	        transaction
 //
-// Partition ownership comes from a kafka-go ConsumerGroup generation, which
-// names the partitions this process owns; each owned partition has one
-// fetch-and-process goroutine, and one loop batches their results into the
-// sink. A rebalance ends the generation: the loop flushes what it holds, and
-// the next generation restores whichever partitions it is given.
+// Ownership comes from kafka-go ConsumerGroup generations, which name the
+// partitions a process owns; partition p of every internal topic belongs to
+// input partition p. When a partition moves — a process joins, leaves or
+// dies — its new owner loads the partition's latest checkpoint from Kafka
+// and replays only the input after it; nothing is shared on disk.
+//
+// Delivery. A processor publishes a fetch's alerts, dead letters and
+// results, waits for all three to be acknowledged, and only then may
+// checkpoint the state that produced them. A replay after a crash therefore
+// re-sends results identical to the lost ones (processing is a pure
+// function of checkpoint and input), alerts with the same ids and dead
+// letters with the same source: at least once on the topics. The sink stores
+// each result exactly once — its offsets commit with the rows, and repeated
+// ids are ignored. Group offsets are committed to Kafka too, for lag tools.
 package ingest

@@ -4,35 +4,39 @@ import (
 	"context"
 	"slices"
 	"sync"
-	"time"
 
 	"github.com/stakhanov/stakhanov/processors"
-	"github.com/stakhanov/stakhanov/shift"
 )
 
 // MemorySink keeps everything in memory with the same contract as a
 // database sink: a batch and its offsets land together, a repeated event_id
-// or alert_id is ignored. It serves tests and measurements of the pipeline
+// or alert_id, or a reject of the same source offset, is ignored. It serves tests and measurements of the pipeline
 // without a database; it is not durable.
 type MemorySink struct {
 	mu      sync.Mutex
 	shifts  map[string]processors.Shift
-	order   map[int32][]string // event ids per partition, in offset order
 	alerts  map[string]processors.Alert
 	norms   []processors.NormRow
 	rejects []Reject
+	rejKeys map[rejectKey]bool
 	offsets map[string]map[int32]int64
 
 	// FailNext makes the next n commits fail, for fault tests.
 	FailNext int
 }
 
+type rejectKey struct {
+	topic     string
+	partition int32
+	offset    int64
+}
+
 // NewMemorySink returns an empty sink.
 func NewMemorySink() *MemorySink {
 	return &MemorySink{
 		shifts:  map[string]processors.Shift{},
-		order:   map[int32][]string{},
 		alerts:  map[string]processors.Alert{},
+		rejKeys: map[rejectKey]bool{},
 		offsets: map[string]map[int32]int64{},
 	}
 }
@@ -61,7 +65,6 @@ func (m *MemorySink) Commit(ctx context.Context, b *Batch) (CommitResult, error)
 			continue
 		}
 		m.shifts[s.EventID] = s
-		m.order[s.Partition] = append(m.order[s.Partition], s.EventID)
 		res.ShiftsInserted++
 	}
 	for _, a := range b.Alerts {
@@ -72,7 +75,13 @@ func (m *MemorySink) Commit(ctx context.Context, b *Batch) (CommitResult, error)
 		res.AlertsInserted++
 	}
 	m.norms = append(m.norms, b.Norms...)
-	m.rejects = append(m.rejects, b.Rejects...)
+	for _, r := range b.Rejects {
+		k := rejectKey{r.Topic, r.Partition, r.Offset}
+		if !m.rejKeys[k] {
+			m.rejKeys[k] = true
+			m.rejects = append(m.rejects, r)
+		}
+	}
 	if m.offsets[b.Topic] == nil {
 		m.offsets[b.Topic] = map[int32]int64{}
 	}
@@ -91,39 +100,6 @@ func (m *MemorySink) Offsets(ctx context.Context, topic string) (map[int32]int64
 		out[p] = o
 	}
 	return out, nil
-}
-
-// StreamTime implements Sink.
-func (m *MemorySink) StreamTime(ctx context.Context, topic string, partition int32) (time.Time, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	var st time.Time
-	for _, id := range m.order[partition] {
-		if t := m.shifts[id].ShiftStart; t.After(st) {
-			st = t
-		}
-	}
-	return st, nil
-}
-
-// Replay implements Sink.
-func (m *MemorySink) Replay(ctx context.Context, topic string, partition int32, since time.Time, fn func(*shift.Event, bool) error) error {
-	m.mu.Lock()
-	rows := make([]processors.Shift, 0, len(m.order[partition]))
-	for _, id := range m.order[partition] {
-		if s := m.shifts[id]; !s.ShiftStart.Before(since) {
-			rows = append(rows, s)
-		}
-	}
-	m.mu.Unlock()
-	slices.SortFunc(rows, func(a, b processors.Shift) int { return int(a.Offset - b.Offset) })
-	for i := range rows {
-		ev := rows[i].Event
-		if err := fn(&ev, rows[i].Late); err != nil {
-			return err
-		}
-	}
-	return nil
 }
 
 // Shifts returns the stored shifts by event id.

@@ -23,8 +23,22 @@ type Options struct {
 	// Group is the consumer group. Default "stakhanov".
 	Group string
 	// CreateTopics creates the alerts and dead-letter topics, with the
-	// input's partition count, when they are missing. Default true.
+	// input's partition count, when they are missing. Default true. The
+	// internal topics are always created.
 	CreateTopics bool
+
+	// Roles this process plays. Default RoleProcess|RoleSink: one process
+	// does everything. Scale out with several RoleProcess instances and one
+	// RoleSink instance (the DuckDB file has one writer).
+	Roles Role
+	// Repartition re-keys the input by plant_id through an internal topic
+	// before the stateful step, for input that producers did not key by
+	// plant. Default false.
+	Repartition bool
+	// CheckpointInterval is how often a partition's state is checkpointed
+	// to the checkpoint topic; a partition that moves replays at most this
+	// much input. Default 10 s.
+	CheckpointInterval time.Duration
 
 	// BatchMaxEvents flushes a batch to the sink once it holds this many
 	// input messages. Default 100 000.
@@ -52,20 +66,22 @@ type Options struct {
 // DefaultOptions returns the documented defaults for the given brokers.
 func DefaultOptions(brokers ...string) Options {
 	return Options{
-		Brokers:         brokers,
-		InputTopic:      "shift-events",
-		AlertsTopic:     "shift-alerts",
-		DLQTopic:        "shift-events-dlq",
-		Group:           "stakhanov",
-		CreateTopics:    true,
-		BatchMaxEvents:  100_000,
-		BatchMaxWait:    50 * time.Millisecond,
-		FetchMaxBytes:   4 << 20,
-		FetchMaxWait:    100 * time.Millisecond,
-		RetryBackoff:    100 * time.Millisecond,
-		RetryBackoffMax: 10 * time.Second,
-		ShutdownTimeout: 30 * time.Second,
-		Processor:       processors.DefaultOptions(),
+		Brokers:            brokers,
+		InputTopic:         "shift-events",
+		AlertsTopic:        "shift-alerts",
+		DLQTopic:           "shift-events-dlq",
+		Group:              "stakhanov",
+		CreateTopics:       true,
+		Roles:              RoleProcess | RoleSink,
+		CheckpointInterval: 10 * time.Second,
+		BatchMaxEvents:     100_000,
+		BatchMaxWait:       50 * time.Millisecond,
+		FetchMaxBytes:      4 << 20,
+		FetchMaxWait:       100 * time.Millisecond,
+		RetryBackoff:       100 * time.Millisecond,
+		RetryBackoffMax:    10 * time.Second,
+		ShutdownTimeout:    30 * time.Second,
+		Processor:          processors.DefaultOptions(),
 	}
 }
 
@@ -98,6 +114,15 @@ func (o Options) Validate() error {
 		return fail("retry backoff %v..%v", o.RetryBackoff, o.RetryBackoffMax)
 	case o.ShutdownTimeout <= 0:
 		return fail("shutdown timeout %v not positive", o.ShutdownTimeout)
+	case o.Roles == 0 || o.Roles&^(RoleProcess|RoleSink) != 0:
+		return fail("roles %v: choose process, sink or both", o.Roles)
+	case o.CheckpointInterval <= 0:
+		return fail("checkpoint interval %v not positive", o.CheckpointInterval)
+	}
+	for _, t := range []string{o.ResultsTopic(), o.CheckpointTopic(), o.RepartitionTopic()} {
+		if t == o.InputTopic || t == o.AlertsTopic || t == o.DLQTopic {
+			return fail("topic %s is internal to group %s", t, o.Group)
+		}
 	}
 	if err := o.Processor.Validate(); err != nil {
 		return fmt.Errorf("%w: %w", ErrInvalidOptions, err)
@@ -110,4 +135,72 @@ func (o Options) logger() *slog.Logger {
 		return o.Logger
 	}
 	return slog.Default()
+}
+
+// Role is a part of the topology a process runs.
+type Role uint8
+
+const (
+	// RoleProcess consumes the input (through the repartition topic when
+	// Options.Repartition), runs the rules with state checkpointed to Kafka,
+	// and publishes alerts, dead letters and results.
+	RoleProcess Role = 1 << iota
+	// RoleSink consumes the results topic and stores it in the Sink, with
+	// its offsets, exactly once.
+	RoleSink
+)
+
+// ParseRoles reads "process", "sink" or "all".
+func ParseRoles(s string) (Role, error) {
+	switch s {
+	case "all", "":
+		return RoleProcess | RoleSink, nil
+	case "process":
+		return RoleProcess, nil
+	case "sink":
+		return RoleSink, nil
+	}
+	return 0, fmt.Errorf("%w: role %q: choose process, sink or all", ErrInvalidOptions, s)
+}
+
+func (r Role) String() string {
+	switch r {
+	case RoleProcess | RoleSink:
+		return "all"
+	case RoleProcess:
+		return "process"
+	case RoleSink:
+		return "sink"
+	}
+	return fmt.Sprintf("role(%d)", uint8(r))
+}
+
+// The internal topics belong to the consumer group: two pipelines with
+// different groups over one input keep separate state.
+
+// ResultsTopic carries processed results from processing instances to the
+// sink: "<group>-results".
+func (o Options) ResultsTopic() string { return o.Group + "-results" }
+
+// CheckpointTopic holds each partition's latest state checkpoint
+// (compacted): "<group>-checkpoints".
+func (o Options) CheckpointTopic() string { return o.Group + "-checkpoints" }
+
+// RepartitionTopic carries the input re-keyed by plant_id:
+// "<group>-repartition".
+func (o Options) RepartitionTopic() string { return o.Group + "-repartition" }
+
+// SinkGroup is the consumer group of the sink: "<group>-sink".
+func (o Options) SinkGroup() string { return o.Group + "-sink" }
+
+// RepartitionGroup is the consumer group of the repartitioner:
+// "<group>-repartition".
+func (o Options) RepartitionGroup() string { return o.Group + "-repartition" }
+
+// processInput is the topic the stateful step consumes.
+func (o Options) processInput() string {
+	if o.Repartition {
+		return o.RepartitionTopic()
+	}
+	return o.InputTopic
 }

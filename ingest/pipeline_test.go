@@ -38,7 +38,9 @@ type msg struct {
 
 // workload: four plants of ten workers over 40 days, one record shift, one
 // scrap-heavy claim, repeats and bad records of several kinds.
-func workload() []msg {
+func workload() []msg { return workloadOf(4) }
+
+func workloadOf(plants int) []msg {
 	var out []msg
 	t0 := time.Date(1935, 7, 1, 6, 0, 0, 0, time.UTC)
 	bad := []struct{ v, reason string }{
@@ -50,7 +52,7 @@ func workload() []msg {
 	}
 	n := 0
 	for d := 0; d < 40; d++ {
-		for p := 0; p < 4; p++ {
+		for p := 0; p < plants; p++ {
 			plant := fmt.Sprintf("plant-%d", p)
 			for w := 0; w < 10; w++ {
 				out_ := 14.0 + float64(w%3)/2
@@ -336,7 +338,7 @@ func TestWritersSplitLargeFlushes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer p.alerts.Close()
+	defer p.proc.alerts.Close()
 	msgs := make([]kafka.Message, 12_000)
 	for i := range msgs {
 		a := processors.Alert{ID: fmt.Sprintf("%032d", i), Type: processors.CommonPace, PlantID: "plant-with-a-long-name",
@@ -345,7 +347,7 @@ func TestWritersSplitLargeFlushes(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	if err := p.alerts.WriteMessages(ctx, msgs...); err != nil {
+	if err := p.proc.alerts.WriteMessages(ctx, msgs...); err != nil {
 		t.Fatalf("%d alerts (%d bytes) in one write: %v", len(msgs), len(msgs)*len(msgs[0].Value), err)
 	}
 }

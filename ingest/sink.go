@@ -2,10 +2,8 @@ package ingest
 
 import (
 	"context"
-	"time"
 
 	"github.com/stakhanov/stakhanov/processors"
-	"github.com/stakhanov/stakhanov/shift"
 )
 
 // Reject is a message that is not a valid shift event, as stored beside the
@@ -24,11 +22,14 @@ type Reject struct {
 // of input messages, with the input offsets it brings each partition to. A
 // sink stores all of it, offsets included, or none of it.
 type Batch struct {
-	Topic   string // the input topic the offsets belong to
-	Shifts  []processors.Shift
-	Alerts  []processors.Alert
-	Norms   []processors.NormRow
-	Rejects []Reject
+	Topic string // the topic the offsets belong to
+	// SourceTopic is the input topic the shifts were read from (their
+	// Partition and Offset are its); Topic when empty.
+	SourceTopic string
+	Shifts      []processors.Shift
+	Alerts      []processors.Alert
+	Norms       []processors.NormRow
+	Rejects     []Reject
 	// Offsets maps a partition of Topic to the next offset to consume.
 	Offsets map[int32]int64
 }
@@ -54,19 +55,12 @@ type CommitResult struct {
 	AlertsInserted int
 }
 
-// Sink stores batches atomically with their offsets and gives back what a
-// partition's processor needs to resume.
+// Sink stores batches atomically with their offsets: the sink's copy of the
+// offsets is what the sink role resumes from.
 type Sink interface {
 	// Commit stores the batch and its offsets in one transaction.
 	Commit(ctx context.Context, b *Batch) (CommitResult, error)
 	// Offsets returns the next offset to consume for each partition of
 	// topic that has any stored.
 	Offsets(ctx context.Context, topic string) (map[int32]int64, error)
-	// StreamTime returns the partition's stream time as stored: the largest
-	// shift_start among its stored shifts (zero when none).
-	StreamTime(ctx context.Context, topic string, partition int32) (time.Time, error)
-	// Replay calls fn, in offset order, for each stored shift of the
-	// partition whose shift_start is at or after since.
-	Replay(ctx context.Context, topic string, partition int32, since time.Time,
-		fn func(ev *shift.Event, late bool) error) error
 }

@@ -6,21 +6,25 @@ import (
 	"github.com/stakhanov/stakhanov/processors"
 )
 
-// Stats are running totals since the pipeline started. Counts are of what
-// the sink has committed, so they survive as they are stored.
+// Stats are running totals of this process since it started. The first
+// five are the processing role's, counted as results are published (a
+// partition that replays after a move counts its replay again); the last
+// three the sink role's.
 type Stats struct {
-	Messages   int64 // input messages consumed and committed
-	Shifts     int64 // shift rows stored
-	Duplicates int64 // dropped as repeats (processor or sink)
+	Messages   int64 // input messages processed
+	Duplicates int64 // dropped as repeats of an event_id
 	Late       int64
 	Rejects    int64
 	Alerts     map[processors.AlertType]int64
-	Batches    int64
+
+	Shifts  int64 // shift rows newly stored
+	Stored  int64 // shifts and rejects received by the sink, repeats included
+	Batches int64 // sink commits
 }
 
 type counters struct {
-	messages, shifts, duplicates, late, rejects, batches atomic.Int64
-	alerts                                               [4]atomic.Int64
+	messages, shifts, stored, duplicates, late, rejects, batches atomic.Int64
+	alerts                                                       [4]atomic.Int64
 }
 
 func alertIndex(t processors.AlertType) int {
@@ -34,7 +38,7 @@ func alertIndex(t processors.AlertType) int {
 
 func (c *counters) snapshot() Stats {
 	s := Stats{
-		Messages: c.messages.Load(), Shifts: c.shifts.Load(), Duplicates: c.duplicates.Load(),
+		Messages: c.messages.Load(), Shifts: c.shifts.Load(), Stored: c.stored.Load(), Duplicates: c.duplicates.Load(),
 		Late: c.late.Load(), Rejects: c.rejects.Load(), Batches: c.batches.Load(),
 		Alerts: make(map[processors.AlertType]int64, len(processors.AlertTypes)),
 	}

@@ -38,11 +38,15 @@ func PartitionCount(ctx context.Context, c *kafka.Client, topic string) (int, er
 // EnsureTopics creates the topics that do not exist yet, with the given
 // partition count and the cluster's default replication.
 func EnsureTopics(ctx context.Context, c *kafka.Client, partitions int, topics ...string) error {
-	req := &kafka.CreateTopicsRequest{}
+	var cfg []kafka.TopicConfig
 	for _, t := range topics {
-		req.Topics = append(req.Topics, kafka.TopicConfig{Topic: t, NumPartitions: partitions, ReplicationFactor: -1})
+		cfg = append(cfg, kafka.TopicConfig{Topic: t, NumPartitions: partitions, ReplicationFactor: -1})
 	}
-	res, err := c.CreateTopics(ctx, req)
+	return createTopics(ctx, c, cfg)
+}
+
+func createTopics(ctx context.Context, c *kafka.Client, topics []kafka.TopicConfig) error {
+	res, err := c.CreateTopics(ctx, &kafka.CreateTopicsRequest{Topics: topics})
 	if err != nil {
 		return fmt.Errorf("creating topics: %w", err)
 	}

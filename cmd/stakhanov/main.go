@@ -26,7 +26,7 @@ const usage = `stakhanov — record shifts, norms and pace-setters from shift ev
 
 Usage:
   stakhanov demo     [--duckdb FILE]                 the whole pipeline on an embedded broker and simulated plants
-  stakhanov run      --brokers HOST:PORT[,…] [flags]  the long-running pipeline against any Kafka
+  stakhanov run      --brokers HOST:PORT[,…] [flags]  the long-running pipeline against any Kafka (--role process|sink|all)
   stakhanov broker   [--listen 127.0.0.1:9092]       an embedded Kafka-protocol broker for development
   stakhanov simulate --brokers HOST:PORT[,…]         produce simulated plants' shift events
   stakhanov query    [--duckdb FILE] [--format table|csv|json] SQL
@@ -136,6 +136,9 @@ func run(ctx context.Context, args []string) error {
 	fs.StringVar(&io.AlertsTopic, "alerts", io.AlertsTopic, "alerts topic (created if missing)")
 	fs.StringVar(&io.DLQTopic, "dlq", io.DLQTopic, "dead-letter topic (created if missing)")
 	fs.BoolVar(&io.CreateTopics, "create-topics", io.CreateTopics, "create missing alerts and dead-letter topics")
+	role := fs.String("role", "all", "what this process runs: process (the rules, no DuckDB), sink (the DuckDB writer, one per file) or all")
+	fs.BoolVar(&io.Repartition, "repartition", io.Repartition, "re-key input by plant_id through an internal topic (input not keyed by plant)")
+	fs.DurationVar(&io.CheckpointInterval, "checkpoint-interval", io.CheckpointInterval, "how often partition state is checkpointed to Kafka")
 	fs.IntVar(&io.BatchMaxEvents, "batch-max-events", io.BatchMaxEvents, "messages per DuckDB commit at most")
 	fs.DurationVar(&io.BatchMaxWait, "batch-max-wait", io.BatchMaxWait, "longest wait before committing a batch")
 	fs.DurationVar(&po.Window, "window", po.Window, "trailing window of a shift's norm")
@@ -156,9 +159,13 @@ func run(ctx context.Context, args []string) error {
 	}
 	io.Brokers = splitList(*brokers)
 	io.Logger = logger()
+	var err error
+	if io.Roles, err = ingest.ParseRoles(*role); err != nil {
+		return err
+	}
 	d := analytics.DefaultOptions(*duck)
 	d.Threads, d.MemoryLimit = *threads, *mem
-	_, err := app.Run(ctx, app.RunOptions{Ingest: io, DuckDB: d, ReportEvery: *report})
+	_, err = app.Run(ctx, app.RunOptions{Ingest: io, DuckDB: d, ReportEvery: *report})
 	return err
 }
 

@@ -1,0 +1,356 @@
+package ingest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/segmentio/kafka-go"
+
+	"github.com/stakhanov/stakhanov/processors"
+	"github.com/stakhanov/stakhanov/shift"
+)
+
+// processorRole runs the rules over the partitions its consumer group
+// generation assigns, with state that follows the partition through the
+// checkpoint topic.
+type processorRole struct {
+	*base
+	count   *counters
+	alerts  *kafka.Writer
+	dlq     *kafka.Writer
+	results *kafka.Writer
+	ckpt    *checkpoints
+
+	mu        sync.Mutex
+	processed map[int32]int64 // next input offset published, per owned partition
+	high      map[int32]int64
+
+	// abandoned stops a role the way a killed process stops: no final
+	// checkpoint, nothing flushed (set by tests)
+	abandoned atomic.Bool
+}
+
+func newProcessorRole(b *base, count *counters) *processorRole {
+	return &processorRole{
+		base:      b,
+		count:     count,
+		alerts:    b.writer(b.opts.AlertsTopic, keyedByPlant),
+		dlq:       b.writer(b.opts.DLQTopic, keyedByPlant),
+		results:   b.writer(b.opts.ResultsTopic(), samePartition{}),
+		ckpt:      &checkpoints{base: b, topic: b.opts.CheckpointTopic(), w: b.writer(b.opts.CheckpointTopic(), samePartition{})},
+		processed: map[int32]int64{},
+		high:      map[int32]int64{},
+	}
+}
+
+func (r *processorRole) close() {
+	r.alerts.Close()
+	r.dlq.Close()
+	r.results.Close()
+	r.ckpt.close()
+}
+
+func (r *processorRole) run(ctx context.Context) error {
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	group, err := r.joinGroup(r.opts.Group, r.opts.processInput())
+	if err != nil {
+		return err
+	}
+	err = r.generations(ctx, group, func(gen *kafka.Generation) error {
+		assigned := gen.Assignments[r.opts.processInput()]
+		owned := map[int32]bool{}
+		var wg sync.WaitGroup
+		for _, a := range assigned {
+			part := int32(a.ID)
+			owned[part] = true
+			wg.Add(1)
+			gen.Start(func(gctx context.Context) {
+				defer wg.Done()
+				if err := r.partition(gctx, gen, part); err != nil {
+					cancel(err) // fatal: stop the whole role
+				}
+			})
+		}
+		r.mu.Lock()
+		for part := range r.processed {
+			if !owned[part] {
+				delete(r.processed, part)
+				delete(r.high, part)
+			}
+		}
+		r.mu.Unlock()
+		r.log.Info("partitions assigned", "role", "process", "group", r.opts.Group, "generation", gen.ID,
+			"topic", r.opts.processInput(), "partitions", sortedKeys(owned))
+		wg.Wait()
+		return nil
+	})
+	if cause := context.Cause(ctx); cause != nil && !errors.Is(cause, context.Canceled) {
+		return cause
+	}
+	return err
+}
+
+// partition processes one partition until its generation ends.
+func (r *processorRole) partition(ctx context.Context, gen *kafka.Generation, part int32) error {
+	start := time.Now()
+	proc, cp, err := r.restore(ctx, part)
+	if err != nil {
+		return nilOnCancel(ctx, err)
+	}
+	next := kafka.FirstOffset
+	if cp.chunks > 0 {
+		next = cp.offset
+	}
+	st := proc.Stats()
+	r.log.Info("partition restored", "partition", part, "checkpoint_generation", cp.gen, "next_offset", next,
+		"stream_time", proc.StreamTime(), "window_shifts", st.WindowShifts, "state_bytes", len(cp.state),
+		"took", time.Since(start).Round(time.Millisecond))
+	cp.state = nil
+
+	// published: the state holds exactly what has been published, so it
+	// may be checkpointed
+	published, dirty := true, false
+	lastSave := time.Now()
+	save := func(ctx context.Context) {
+		if !published || !dirty {
+			return
+		}
+		var err error
+		snap := proc.AppendSnapshot(nil)
+		if err = r.retry(ctx, "checkpointing partition "+strconv.Itoa(int(part)), func(ctx context.Context) (err error) {
+			cp, err = r.ckpt.save(ctx, part, cp, next, snap)
+			return err
+		}); err == nil {
+			dirty = false
+			lastSave = time.Now()
+		}
+	}
+	defer func() {
+		if r.abandoned.Load() {
+			return
+		}
+		// a clean hand-over: the next owner replays nothing
+		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.opts.ShutdownTimeout)
+		defer cancel()
+		save(fctx)
+	}()
+
+	topic := r.opts.processInput()
+	var res Results
+	var out processors.Output
+	var buf []byte
+	for ctx.Err() == nil {
+		resp, from, err := r.fetch(ctx, topic, part, next, r.opts.FetchMaxBytes)
+		if err != nil {
+			return nil
+		}
+		r.mu.Lock()
+		r.high[part] = resp.HighWatermark
+		r.mu.Unlock()
+		clearResults(&res)
+		out.Reset()
+		messages, lastOffset := 0, int64(-1)
+		for {
+			rec, err := resp.Records.ReadRecord()
+			if err != nil {
+				if !errors.Is(err, io.EOF) {
+					r.log.Warn("reading fetched records failed", "partition", part, "err", err)
+				}
+				break
+			}
+			if from >= 0 && rec.Offset < from {
+				continue // a compressed batch may start before the offset asked for
+			}
+			srcTopic, srcPart, srcOff := sourceOf(rec, topic, part)
+			buf = readBytes(buf[:0], rec.Value)
+			ev, derr := shift.Decode(buf)
+			if derr != nil {
+				var bad *shift.BadRecordError
+				errors.As(derr, &bad)
+				res.Rejects = append(res.Rejects, Reject{
+					Topic: srcTopic, Partition: srcPart, Offset: srcOff,
+					Reason: bad.Reason, Detail: bad.Error(),
+					Key: readBytes(nil, rec.Key), Value: append([]byte(nil), buf...),
+				})
+			} else {
+				n := len(out.Shifts)
+				if perr := proc.Process(&ev, srcOff, &out); perr != nil && !errors.Is(perr, processors.ErrDuplicate) {
+					r.log.Error("processing failed", "partition", part, "offset", rec.Offset, "err", perr)
+				}
+				if len(out.Shifts) > n {
+					out.Shifts[n].Partition = srcPart
+				}
+			}
+			messages++
+			lastOffset = rec.Offset
+		}
+		if messages == 0 {
+			if dirty && time.Since(lastSave) >= r.opts.CheckpointInterval {
+				save(ctx)
+			}
+			continue
+		}
+		res.Shifts, res.Alerts, res.Norms = out.Shifts, out.Alerts, out.Norms
+		published = false
+		if r.abandoned.Load() {
+			return nil
+		}
+		if err := r.publish(ctx, part, &res); err != nil {
+			// the generation ended before the results were out: the next
+			// owner restores the last checkpoint and redoes them
+			return nil
+		}
+		published, dirty = true, true
+		next = lastOffset + 1
+		r.account(&res, &out, messages)
+		r.mu.Lock()
+		r.processed[part] = next
+		r.mu.Unlock()
+		// Kafka's group offsets feed lag tools; the checkpoint is what
+		// resumes, so a failure here is only logged
+		if err := gen.CommitOffsets(map[string]map[int]int64{topic: {int(part): next}}); err != nil {
+			r.log.Debug("committing group offsets failed", "err", err)
+		}
+		if time.Since(lastSave) >= r.opts.CheckpointInterval {
+			save(ctx)
+		}
+	}
+	return nil
+}
+
+// sourceOf names where a record first entered the pipeline: the input
+// topic itself, or the headers the repartitioner copied.
+func sourceOf(rec *kafka.Record, topic string, part int32) (string, int32, int64) {
+	var t string
+	p, o := int64(-1), int64(-1)
+	for _, h := range rec.Headers {
+		switch h.Key {
+		case "source.topic":
+			t = string(h.Value)
+		case "source.partition":
+			p, _ = strconv.ParseInt(string(h.Value), 10, 32)
+		case "source.offset":
+			o, _ = strconv.ParseInt(string(h.Value), 10, 64)
+		}
+	}
+	if t == "" || p < 0 || o < 0 {
+		return topic, part, rec.Offset
+	}
+	return t, int32(p), o
+}
+
+func (r *processorRole) restore(ctx context.Context, part int32) (*processors.Partition, checkpoint, error) {
+	proc, err := processors.NewPartition(r.opts.Processor, part)
+	if err != nil {
+		return nil, checkpoint{}, err
+	}
+	var cp checkpoint
+	var ok bool
+	if err := r.retry(ctx, "reading checkpoint of partition "+strconv.Itoa(int(part)), func(ctx context.Context) (err error) {
+		cp, ok, err = r.ckpt.load(ctx, part)
+		if errors.Is(err, ErrCheckpointCorrupt) {
+			return backoffStop{err}
+		}
+		return err
+	}); err != nil {
+		return nil, cp, err
+	}
+	if !ok {
+		return proc, checkpoint{}, nil
+	}
+	if err := proc.LoadSnapshot(cp.state); err != nil {
+		return nil, cp, fmt.Errorf("partition %d: restoring checkpoint generation %d: %w", part, cp.gen, err)
+	}
+	return proc, cp, nil
+}
+
+// backoffStop ends a retry: the error will not go away by waiting.
+type backoffStop struct{ error }
+
+func (b backoffStop) Unwrap() error { return b.error }
+
+func clearResults(r *Results) {
+	r.Shifts, r.Alerts, r.Norms = r.Shifts[:0], r.Alerts[:0], r.Norms[:0]
+	clear(r.Rejects)
+	r.Rejects = r.Rejects[:0]
+}
+
+// publish sends one fetch's dead letters, alerts and results, all three
+// at once, and returns when all are acknowledged.
+func (r *processorRole) publish(ctx context.Context, part int32, res *Results) error {
+	var jobs []func(context.Context) error
+	if len(res.Rejects) > 0 {
+		msgs := make([]kafka.Message, len(res.Rejects))
+		for i, rj := range res.Rejects {
+			msgs[i] = DeadLetter(rj)
+		}
+		jobs = append(jobs, func(ctx context.Context) error { return r.dlq.WriteMessages(ctx, msgs...) })
+	}
+	if len(res.Alerts) > 0 {
+		msgs := make([]kafka.Message, len(res.Alerts))
+		for i := range res.Alerts {
+			a := &res.Alerts[i]
+			msgs[i] = kafka.Message{Key: []byte(a.PlantID), Value: AppendAlertJSON(nil, a)}
+		}
+		jobs = append(jobs, func(ctx context.Context) error { return r.alerts.WriteMessages(ctx, msgs...) })
+	}
+	encoded, err := EncodeResults(nil, res, checkpointChunk)
+	if err != nil {
+		return fmt.Errorf("encoding results: %w", err)
+	}
+	key := partitionKey(part, "")
+	msgs := make([]kafka.Message, len(encoded))
+	for i, b := range encoded {
+		msgs[i] = kafka.Message{Key: key, Value: b}
+	}
+	jobs = append(jobs, func(ctx context.Context) error { return r.results.WriteMessages(ctx, msgs...) })
+
+	errs := make([]error, len(jobs))
+	var wg sync.WaitGroup
+	for i, job := range jobs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = r.retry(ctx, "publishing results of partition "+strconv.Itoa(int(part)), job)
+		}()
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
+func (r *processorRole) account(res *Results, out *processors.Output, messages int) {
+	c := r.count
+	c.messages.Add(int64(messages))
+	c.duplicates.Add(int64(out.Duplicates))
+	c.rejects.Add(int64(len(res.Rejects)))
+	for i := range out.Shifts {
+		if out.Shifts[i].Late {
+			c.late.Add(1)
+		}
+	}
+	for i := range out.Alerts {
+		if k := alertIndex(out.Alerts[i].Type); k >= 0 {
+			c.alerts[k].Add(1)
+		}
+	}
+}
+
+func (r *processorRole) progress() (processed, high map[int32]int64) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	processed, high = map[int32]int64{}, map[int32]int64{}
+	for k, v := range r.processed {
+		processed[k] = v
+	}
+	for k, v := range r.high {
+		high[k] = v
+	}
+	return processed, high
+}
