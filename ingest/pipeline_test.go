@@ -9,6 +9,7 @@ import (
 	"maps"
 	"os"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -19,14 +20,52 @@ import (
 	"github.com/stakhanov/stakhanov/shift"
 )
 
-func startBroker(t *testing.T, partitions int, topics ...string) string {
+// kafkaEnv is where a test's topics live: the in-process broker, or the
+// real cluster KAFKA_BROKERS names (CI brings one up). On a shared cluster
+// every test's topics and groups carry a prefix of their own.
+type kafkaEnv struct {
+	addr   string
+	prefix string
+}
+
+func testKafka(t *testing.T, partitions int, topics ...string) *kafkaEnv {
 	t.Helper()
-	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(int32(partitions), topics...))
-	if err != nil {
-		t.Fatal(err)
+	env := &kafkaEnv{}
+	if b := os.Getenv("KAFKA_BROKERS"); b != "" {
+		env.addr = strings.Split(b, ",")[0]
+		env.prefix = fmt.Sprintf("%s-%d-", strings.NewReplacer("/", "-", " ", "-").Replace(t.Name()), time.Now().UnixNano()%1e9)
+	} else {
+		c, err := kfake.NewCluster(kfake.NumBrokers(1))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(c.Close)
+		env.addr = c.ListenAddrs()[0]
 	}
-	t.Cleanup(c.Close)
-	return c.ListenAddrs()[0]
+	if len(topics) > 0 {
+		names := make([]string, len(topics))
+		for i, tp := range topics {
+			names[i] = env.topic(tp)
+		}
+		c := &kafka.Client{Addr: kafka.TCP(env.addr), Timeout: 30 * time.Second}
+		if err := EnsureTopics(context.Background(), c, partitions, names...); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return env
+}
+
+func (e *kafkaEnv) topic(name string) string { return e.prefix + name }
+
+// options are the pipeline's defaults on this environment's topics, with
+// small batches so that a test sees many.
+func (e *kafkaEnv) options(group string) Options {
+	o := DefaultOptions(e.addr)
+	o.InputTopic, o.AlertsTopic, o.DLQTopic = e.topic("shift-events"), e.topic("shift-alerts"), e.topic("shift-events-dlq")
+	o.Group = e.prefix + group
+	o.BatchMaxEvents = 400
+	o.Logger = slog.New(slog.NewTextHandler(testLogOut(), nil))
+	return o
 }
 
 type msg struct {
@@ -92,14 +131,6 @@ func produce(t *testing.T, addr, topic string, msgs []msg) {
 	if err := w.WriteMessages(context.Background(), km...); err != nil {
 		t.Fatal(err)
 	}
-}
-
-func testOptions(addr, group string) Options {
-	o := DefaultOptions(addr)
-	o.Group = group
-	o.BatchMaxEvents = 400
-	o.Logger = slog.New(slog.NewTextHandler(testLogOut(), nil))
-	return o
 }
 
 // runUntil runs a pipeline until the sink holds the whole input (or stop
@@ -178,12 +209,13 @@ func header(m kafka.Message, k string) string {
 }
 
 func TestPipelineEndToEnd(t *testing.T) {
-	addr := startBroker(t, 4, "shift-events")
+	env := testKafka(t, 4, "shift-events")
+	addr := env.addr
 	msgs := workload()
-	produce(t, addr, "shift-events", msgs)
+	produce(t, addr, env.topic("shift-events"), msgs)
 
 	sink := NewMemorySink()
-	p := runUntil(t, testOptions(addr, "g1"), sink, caughtUp(t))
+	p := runUntil(t, env.options("g1"), sink, caughtUp(t))
 
 	valid := map[string]bool{}
 	wantReasons := map[string]int{}
@@ -217,11 +249,11 @@ func TestPipelineEndToEnd(t *testing.T) {
 	if !maps.Equal(gotReasons, wantReasons) {
 		t.Fatalf("rejects %v, want %v", gotReasons, wantReasons)
 	}
-	dlq := readAll(t, addr, "shift-events-dlq")
+	dlq := readAll(t, addr, env.topic("shift-events-dlq"))
 	dlqReasons := map[string]int{}
 	for _, m := range dlq {
 		dlqReasons[header(m, "error.reason")]++
-		if header(m, "source.topic") != "shift-events" || header(m, "source.offset") == "" || header(m, "source.partition") == "" {
+		if header(m, "source.topic") != env.topic("shift-events") || header(m, "source.offset") == "" || header(m, "source.partition") == "" {
 			t.Fatalf("dead letter without source: %v", m.Headers)
 		}
 		if len(m.Key) == 0 {
@@ -234,7 +266,7 @@ func TestPipelineEndToEnd(t *testing.T) {
 
 	// alerts: the same ids in the sink and on the topic; the planted ones there
 	alerts := sink.Alerts()
-	topic := readAll(t, addr, "shift-alerts")
+	topic := readAll(t, addr, env.topic("shift-alerts"))
 	ids := map[string]bool{}
 	for _, m := range topic {
 		var full map[string]any
@@ -280,24 +312,25 @@ func boolKeys[V any](m map[string]V) map[string]bool {
 // around failing commits — and compares everything stored with one
 // uninterrupted run over the same topic.
 func TestRestartGivesSameResult(t *testing.T) {
-	addr := startBroker(t, 4, "shift-events")
+	env := testKafka(t, 4, "shift-events")
+	addr, in := env.addr, env.topic("shift-events")
 	msgs := workload()
 	third := len(msgs) / 3
 
 	restarted := NewMemorySink()
-	opts := testOptions(addr, "restarted")
-	produce(t, addr, "shift-events", msgs[:third])
+	opts := env.options("restarted")
+	produce(t, addr, in, msgs[:third])
 	runUntil(t, opts, restarted, caughtUp(t))
-	produce(t, addr, "shift-events", msgs[third:2*third])
+	produce(t, addr, in, msgs[third:2*third])
 	runUntil(t, opts, restarted, func(p *Pipeline) bool { return p.Stats().Messages > 0 }) // stops mid-part
 	runUntil(t, opts, restarted, caughtUp(t))
-	produce(t, addr, "shift-events", msgs[2*third:])
+	produce(t, addr, in, msgs[2*third:])
 	restarted.FailNext = 2 // retried, nothing lost or doubled
 	runUntil(t, opts, restarted, func(p *Pipeline) bool { return p.Stats().Batches > 0 })
 	runUntil(t, opts, restarted, caughtUp(t))
 
 	whole := NewMemorySink()
-	runUntil(t, testOptions(addr, "whole"), whole, caughtUp(t))
+	runUntil(t, env.options("whole"), whole, caughtUp(t))
 
 	a, b := whole.Shifts(), restarted.Shifts()
 	if len(a) != len(b) {
@@ -333,8 +366,8 @@ func testingVerbose() bool { return os.Getenv("STAKHANOV_TEST_LOG") != "" }
 // partition than the broker takes in one record batch (message.max.bytes,
 // 1 MiB by default); the writers must split them rather than be refused.
 func TestWritersSplitLargeFlushes(t *testing.T) {
-	addr := startBroker(t, 1, "shift-events", "shift-alerts", "shift-events-dlq")
-	p, err := New(testOptions(addr, "big"), NewMemorySink())
+	env := testKafka(t, 1, "shift-events", "shift-alerts", "shift-events-dlq")
+	p, err := New(env.options("big"), NewMemorySink())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -97,25 +97,22 @@ func sameAlert(x, y processors.Alert) bool {
 // dies without a word (no final checkpoint, results half out), another
 // joins later. The stored rows and alerts equal one instance's.
 func TestScaleOutWithACrash(t *testing.T) {
-	addr := startBroker(t, 8, "shift-events")
+	env := testKafka(t, 8, "shift-events", "shift-events-2")
+	addr := env.addr
 	msgs := workloadOf(16) // every partition gets plants
 
 	one := NewMemorySink()
-	optsOne := testOptions(addr, "one")
-	produce(t, addr, "shift-events", msgs)
+	optsOne := env.options("one")
+	produce(t, addr, env.topic("shift-events"), msgs)
 	runUntil(t, optsOne, one, caughtUp(t))
 
 	// the same input again, on its own topic, arriving in parts
-	in := "shift-events-2"
+	in := env.topic("shift-events-2")
 	o := func(role Role) Options {
-		x := testOptions(addr, "many")
+		x := env.options("many")
 		x.InputTopic, x.Roles = in, role
 		x.CheckpointInterval = 50 * time.Millisecond
 		return x
-	}
-	c := &kafka.Client{Addr: kafka.TCP(addr)}
-	if err := EnsureTopics(context.Background(), c, 8, in); err != nil {
-		t.Fatal(err)
 	}
 	many := NewMemorySink()
 	sink, stopSink := started(t, o(RoleSink), many)
@@ -156,13 +153,14 @@ func TestScaleOutWithACrash(t *testing.T) {
 // partitions, re-keyed through the repartition topic, gives what the same
 // input keyed by plant gives.
 func TestRepartitionedInputMatchesKeyed(t *testing.T) {
-	addr := startBroker(t, 8, "shift-events", "rr-events")
+	env := testKafka(t, 8, "shift-events", "rr-events")
+	addr := env.addr
 	msgs := workload()
-	produce(t, addr, "shift-events", msgs)
+	produce(t, addr, env.topic("shift-events"), msgs)
 	keyed := NewMemorySink()
-	runUntil(t, testOptions(addr, "keyed"), keyed, caughtUp(t))
+	runUntil(t, env.options("keyed"), keyed, caughtUp(t))
 
-	w := &kafka.Writer{Addr: kafka.TCP(addr), Topic: "rr-events", Balancer: &kafka.RoundRobin{}, RequiredAcks: kafka.RequireAll, BatchSize: 1, BatchTimeout: time.Millisecond}
+	w := &kafka.Writer{Addr: kafka.TCP(addr), Topic: env.topic("rr-events"), Balancer: &kafka.RoundRobin{}, RequiredAcks: kafka.RequireAll, BatchSize: 1, BatchTimeout: time.Millisecond}
 	km := make([]kafka.Message, len(msgs))
 	for i, m := range msgs {
 		km[i] = kafka.Message{Key: []byte(fmt.Sprint(i)), Value: []byte(m.value)}
@@ -172,12 +170,12 @@ func TestRepartitionedInputMatchesKeyed(t *testing.T) {
 	}
 	w.Close()
 	rr := NewMemorySink()
-	o := testOptions(addr, "rr")
-	o.InputTopic, o.Repartition = "rr-events", true
+	o := env.options("rr")
+	o.InputTopic, o.Repartition = env.topic("rr-events"), true
 	runUntil(t, o, rr, caughtUp(t))
 	sameStored(t, keyed, rr, false)
 	for _, r := range rr.Rejects() {
-		if r.Topic != "rr-events" {
+		if r.Topic != env.topic("rr-events") {
 			t.Fatalf("reject names %s/%d/%d, not its origin", r.Topic, r.Partition, r.Offset)
 		}
 	}
