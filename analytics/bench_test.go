@@ -225,22 +225,3 @@ func (l *normLoader) fill(rows []processors.NormRow) {
 		appendFloat(l.bulk, r.Norm.Bulk)
 	}
 }
-
-// BenchmarkReplay measures reading a partition back.
-func BenchmarkReplay(b *testing.B) {
-	s, _ := openTemp(b)
-	ctx := context.Background()
-	const total = 200_000
-	for i := 0; i < total; i += benchBatch {
-		mustCommit(b, s, shiftBatch(i, benchBatch, 0, int64(i)))
-	}
-	b.ResetTimer()
-	for range b.N {
-		n := 0
-		err := s.Replay(ctx, testTopic, 0, baseStart, func(*shift.Event, bool) error { n++; return nil })
-		if err != nil || n != total {
-			b.Fatal(n, err)
-		}
-	}
-	b.ReportMetric(float64(b.N*total)/b.Elapsed().Seconds(), "rows/s")
-}

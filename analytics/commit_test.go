@@ -28,10 +28,10 @@ func wantShiftRow(sh processors.Shift, topic string) map[string]any {
 		"worker_id":       sh.WorkerID,
 		"crew_size":       int32(sh.CrewSize),
 		"shift_start":     sh.ShiftStart,
-		"shift_hours":     sh.ShiftHours,
-		"output":          sh.Output,
+		"shift_hours":     orNull(sh.ShiftHours),
+		"output":          orNull(sh.Output),
 		"unit":            sh.Unit,
-		"scrap":           sh.Scrap,
+		"scrap":           orNull(sh.Scrap),
 		"rate":            orNull(sh.Rate),
 		"norm_rate":       orNull(sh.Norm.Median),
 		"ratio":           orNull(sh.Ratio),
@@ -58,6 +58,48 @@ func wantShiftRow(sh processors.Shift, topic string) map[string]any {
 	return m
 }
 
+// checkShiftRows compares every stored column of each of shifts, read back
+// with a plain SELECT, with what it should hold.
+func checkShiftRows(t *testing.T, s *Store, shifts []processors.Shift, topic string) {
+	t.Helper()
+	rows, err := s.DB().Query("SELECT * FROM shifts")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	cols, err := rows.Columns()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stored := map[string]map[string]any{}
+	for rows.Next() {
+		vals := make([]any, len(cols))
+		ptrs := make([]any, len(cols))
+		for i := range vals {
+			ptrs[i] = &vals[i]
+		}
+		if err := rows.Scan(ptrs...); err != nil {
+			t.Fatal(err)
+		}
+		m := make(map[string]any, len(cols))
+		for i, c := range cols {
+			m[c] = vals[i]
+		}
+		stored[m["event_id"].(string)] = m
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	for _, sh := range shifts {
+		got, ok := stored[sh.EventID]
+		if !ok {
+			t.Errorf("%s not stored", sh.EventID)
+			continue
+		}
+		t.Run(sh.EventID, func(t *testing.T) { diffRow(t, got, wantShiftRow(sh, topic)) })
+	}
+}
+
 func TestCommitShiftRoundTrip(t *testing.T) {
 	for _, cfg := range []loaderConfig{defaultLoaderConfig, {dict: !defaultLoaderConfig.dict}} {
 		t.Run(fmt.Sprintf("dict=%v", cfg.dict), func(t *testing.T) {
@@ -76,6 +118,16 @@ func testShiftRoundTrip(t *testing.T, s *Store) {
 		{"all fields", func(*processors.Shift) {}},
 		{"NaN ratio is NULL", func(sh *processors.Shift) { sh.Ratio = math.NaN(); sh.CrewRatio = math.NaN() }},
 		{"empty section is NULL", func(sh *processors.Shift) { sh.Section = "" }},
+		{"NaN event fields are NULL", func(sh *processors.Shift) {
+			sh.ShiftHours, sh.Output, sh.Scrap = math.NaN(), math.NaN(), math.NaN()
+			sh.Rate, sh.CrewRate, sh.ScrapShare = math.NaN(), math.NaN(), math.NaN()
+			sh.Ratio, sh.CrewRatio = math.NaN(), math.NaN()
+		}},
+		{"not late, large crew, partition and offset zero", func(sh *processors.Shift) {
+			sh.Late = false
+			sh.CrewSize = 1<<31 - 1
+			sh.Partition, sh.Offset = 0, 0
+		}},
 		{"no history: norm columns NULL", func(sh *processors.Shift) {
 			sh.Norm = processors.Norm{}
 			sh.CrewNorm, sh.Ratio, sh.CrewRatio = math.NaN(), math.NaN(), math.NaN()
@@ -107,6 +159,48 @@ func testShiftRoundTrip(t *testing.T, s *Store) {
 			diffRow(t, got, wantShiftRow(sh, testTopic))
 		})
 	}
+
+	t.Run("many rows in one batch", func(t *testing.T) {
+		b := shiftBatch(1000, 300, 3, 500)
+		for i := range b.Shifts {
+			sh := &b.Shifts[i]
+			if i%7 == 3 {
+				sh.Section = ""
+			}
+			if i%11 == 5 {
+				sh.Output, sh.Rate, sh.CrewRate, sh.Ratio, sh.CrewRatio = math.NaN(), math.NaN(), math.NaN(), math.NaN(), math.NaN()
+			}
+			if i%13 == 6 {
+				sh.Scrap, sh.ScrapShare = math.NaN(), math.NaN()
+			}
+		}
+		res := mustCommit(t, s, b)
+		if res.ShiftsInserted != len(b.Shifts) {
+			t.Errorf("ShiftsInserted = %d, want %d", res.ShiftsInserted, len(b.Shifts))
+		}
+		checkShiftRows(t, s, b.Shifts, testTopic)
+	})
+
+	// A batch's results go to its Topic's offsets, but its shifts keep
+	// the input topic they were read from.
+	t.Run("source topic", func(t *testing.T) {
+		b := shiftBatch(2000, 3, 4, 70)
+		b.Topic, b.SourceTopic = "g-results", "shift-events"
+		mustCommit(t, s, b)
+		checkShiftRows(t, s, b.Shifts, "shift-events")
+		for topic, want := range map[string]map[int32]int64{
+			"g-results":    {4: 73},
+			"shift-events": {},
+		} {
+			offs, err := s.Offsets(context.Background(), topic)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if fmt.Sprint(offs) != fmt.Sprint(want) {
+				t.Errorf("offsets of %s: %v, want %v", topic, offs, want)
+			}
+		}
+	})
 }
 
 func TestCommitAlertRoundTrip(t *testing.T) {

@@ -3,8 +3,9 @@
 // transaction, so after a crash the stored offsets say exactly which input
 // is already in the tables (exactly-once without Kafka transactions).
 // Deterministic event and alert ids make a reprocessed message a no-op
-// under the primary key. The same file answers the resume questions
-// (offsets, stream time, replay) and ad-hoc SQL for the command line.
+// under the primary key. The same file tells the sink where to resume
+// (Offsets) and answers ad-hoc SQL for the command line; processor state
+// is not restored from it.
 //
 // Shifts and alerts travel as Arrow record batches through a registered
 // view and one INSERT OR IGNORE, the only bulk path that also reports how

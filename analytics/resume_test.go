@@ -2,21 +2,18 @@ package analytics
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"os/exec"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/stakhanov/stakhanov/ingest"
 	"github.com/stakhanov/stakhanov/processors"
-	"github.com/stakhanov/stakhanov/shift"
 )
 
 // TestResumeAfterReopen is the resume contract: what one process commits,
-// the next one reads back as offsets, stream time and a replay.
+// the next one reads back, offsets and rows alike.
 func TestResumeAfterReopen(t *testing.T) {
 	ctx := context.Background()
 	path := t.TempDir() + "/resume.duckdb"
@@ -24,22 +21,20 @@ func TestResumeAfterReopen(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// Partition 0 gets shifts 0..299 over three commits, in offset order
-	// but not in time order; partition 1 gets 300..349.
-	var p0 []processors.Shift
+	// Partition 0 gets shifts 0..299 over three commits, partition 1 gets
+	// 300..349.
+	var committed []processors.Shift
 	for c := range 3 {
 		b := shiftBatch(c*100, 100, 0, int64(c*100))
-		for i := range b.Shifts {
-			// Shuffle event time against offset order.
-			b.Shifts[i].ShiftStart = baseStart.Add(time.Duration((i*37)%100+c*100)*time.Hour + time.Microsecond)
-		}
-		b.Shifts[len(b.Shifts)-1].Section = "" // an absent section survives as ""
-		p0 = append(p0, b.Shifts...)
+		b.Shifts[len(b.Shifts)-1].Section = "" // an absent section is NULL
+		committed = append(committed, b.Shifts...)
 		if _, err := s.Commit(ctx, b); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if _, err := s.Commit(ctx, shiftBatch(300, 50, 1, 1000)); err != nil {
+	b := shiftBatch(300, 50, 1, 1000)
+	committed = append(committed, b.Shifts...)
+	if _, err := s.Commit(ctx, b); err != nil {
 		t.Fatal(err)
 	}
 	// Only offsets move for partition 2.
@@ -61,76 +56,10 @@ func TestResumeAfterReopen(t *testing.T) {
 	if offs, _ := s.Offsets(ctx, "unknown"); len(offs) != 0 {
 		t.Errorf("offsets of an unknown topic: %v", offs)
 	}
-
-	var maxStart time.Time
-	for _, sh := range p0 {
-		if sh.ShiftStart.After(maxStart) {
-			maxStart = sh.ShiftStart
-		}
+	if n := count(t, s, "shifts"); n != len(committed) {
+		t.Errorf("%d shifts after reopening, want %d", n, len(committed))
 	}
-	for _, tc := range []struct {
-		topic     string
-		partition int32
-		want      time.Time
-	}{
-		{testTopic, 0, maxStart},
-		{testTopic, 2, time.Time{}},
-		{"unknown", 0, time.Time{}},
-	} {
-		got, err := s.StreamTime(ctx, tc.topic, tc.partition)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if !got.Equal(tc.want) || got.Location() != time.UTC {
-			t.Errorf("StreamTime(%s, %d) = %v, want %v UTC", tc.topic, tc.partition, got, tc.want)
-		}
-	}
-
-	for _, since := range []time.Time{{}, baseStart.Add(150 * time.Hour), maxStart, maxStart.Add(time.Microsecond)} {
-		t.Run("since "+since.Format(time.RFC3339Nano), func(t *testing.T) {
-			var want []processors.Shift
-			for _, sh := range p0 {
-				if !sh.ShiftStart.Before(since) {
-					want = append(want, sh)
-				}
-			}
-			var got []processors.Shift
-			err := s.Replay(ctx, testTopic, 0, since, func(ev *shift.Event, late bool) error {
-				got = append(got, processors.Shift{Event: *ev, Late: late})
-				return nil
-			})
-			if err != nil {
-				t.Fatal(err)
-			}
-			if len(got) != len(want) {
-				t.Fatalf("replayed %d shifts, want %d", len(got), len(want))
-			}
-			for i := range want {
-				w, g := want[i], got[i]
-				if g.ShiftStart.Location() != time.UTC {
-					t.Errorf("shift %d: start in %v", i, g.ShiftStart.Location())
-				}
-				if g.Event != w.Event || g.Late != w.Late {
-					t.Errorf("shift %d:\n got %+v late %v\nwant %+v late %v", i, g.Event, g.Late, w.Event, w.Late)
-				}
-			}
-		})
-	}
-
-	t.Run("fn error stops the replay", func(t *testing.T) {
-		n := 0
-		stop := errors.New("stop")
-		err := s.Replay(ctx, testTopic, 0, time.Time{}, func(*shift.Event, bool) error {
-			n++
-			if n == 10 {
-				return stop
-			}
-			return nil
-		})
-		if !errors.Is(err, stop) || n != 10 {
-			t.Errorf("err %v after %d calls, want stop after 10", err, n)
-		}
-	})
+	checkShiftRows(t, s, committed, testTopic)
 }
 
 // helperEnv names the database file a helper process opens.
