@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -212,11 +213,8 @@ func caughtUp(p *ingest.Pipeline) bool {
 // files hold the same rows, and each run's alerts topic the ids of its
 // alerts table. Dead letters carry their reason and source.
 func TestRunRestartMatchesOneRun(t *testing.T) {
-	b, err := StartBroker(BrokerOptions{Listen: "127.0.0.1:0", Partitions: 8, Topics: []string{"shift-events"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.Close()
+	b := testBroker(t, 8)
+	input := b.topic("shift-events")
 	sim, err := simulator.New(simulator.DefaultConfig())
 	if err != nil {
 		t.Fatal(err)
@@ -225,7 +223,7 @@ func TestRunRestartMatchesOneRun(t *testing.T) {
 	for m, ok := sim.Next(); ok; m, ok = sim.Next() {
 		msgs = append(msgs, kafka.Message{Key: m.Key, Value: m.Value})
 	}
-	w := &kafka.Writer{Addr: kafka.TCP(b.Addr), Topic: "shift-events", Balancer: &kafka.Murmur2Balancer{},
+	w := &kafka.Writer{Addr: kafka.TCP(b.Addr), Topic: input, Balancer: &kafka.Murmur2Balancer{},
 		RequiredAcks: kafka.RequireAll, BatchSize: 5000, BatchTimeout: time.Millisecond}
 	defer w.Close()
 	produce := func(part []kafka.Message) {
@@ -236,7 +234,8 @@ func TestRunRestartMatchesOneRun(t *testing.T) {
 	dir := t.TempDir()
 	opts := func(name string) RunOptions {
 		io := ingest.DefaultOptions(b.Addr)
-		io.Group, io.AlertsTopic, io.DLQTopic = name, name+"-alerts", name+"-dlq"
+		io.InputTopic = input
+		io.Group, io.AlertsTopic, io.DLQTopic = b.topic(name), b.topic(name+"-alerts"), b.topic(name+"-dlq")
 		io.BatchMaxEvents = 2000
 		io.Logger = quiet()
 		return RunOptions{Ingest: io, DuckDB: analytics.DefaultOptions(filepath.Join(dir, name+".duckdb"))}
@@ -270,7 +269,7 @@ func TestRunRestartMatchesOneRun(t *testing.T) {
 
 	for _, name := range []string{"once", "twice"} {
 		topic := map[string]bool{}
-		for _, m := range readTopic(t, b.Addr, name+"-alerts") {
+		for _, m := range readTopic(t, b.Addr, b.topic(name+"-alerts")) {
 			var a struct {
 				ID string `json:"alert_id"`
 			}
@@ -290,14 +289,14 @@ func TestRunRestartMatchesOneRun(t *testing.T) {
 		if !maps.Equal(topic, table) || len(table) == 0 {
 			t.Errorf("%s: alerts topic has %d ids, table %d", name, len(topic), len(table))
 		}
-		dlq := readTopic(t, b.Addr, name+"-dlq")
+		dlq := readTopic(t, b.Addr, b.topic(name+"-dlq"))
 		reasons := map[string]int{}
 		for _, m := range dlq {
 			h := map[string]string{}
 			for _, x := range m.Headers {
 				h[x.Key] = string(x.Value)
 			}
-			if h["source.topic"] != "shift-events" || h["source.partition"] == "" || h["source.offset"] == "" || h["error.reason"] == "" {
+			if h["source.topic"] != input || h["source.partition"] == "" || h["source.offset"] == "" || h["error.reason"] == "" {
 				t.Fatalf("dead letter headers %v", h)
 			}
 			reasons[h["error.reason"]]++
@@ -339,4 +338,35 @@ func readTopic(t *testing.T, addr, topic string) []kafka.Message {
 		r.Close()
 	}
 	return out
+}
+
+// broker is where a test's topics live: an embedded broker of its own, or
+// the real cluster KAFKA_BROKERS names, with topic and group names
+// prefixed so that tests sharing it do not meet.
+type broker struct {
+	Addr   string
+	prefix string
+}
+
+func (b *broker) topic(name string) string { return b.prefix + name }
+
+func testBroker(t *testing.T, partitions int) *broker {
+	t.Helper()
+	b := &broker{}
+	if addrs := os.Getenv("KAFKA_BROKERS"); addrs != "" {
+		b.Addr = strings.Split(addrs, ",")[0]
+		b.prefix = fmt.Sprintf("%s-%d-", t.Name(), time.Now().UnixNano()%1e9)
+	} else {
+		eb, err := StartBroker(BrokerOptions{Listen: "127.0.0.1:0", Partitions: partitions, Topics: []string{}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(eb.Close)
+		b.Addr = eb.Addr
+	}
+	c := &kafka.Client{Addr: kafka.TCP(b.Addr), Timeout: 30 * time.Second}
+	if err := ingest.EnsureTopics(context.Background(), c, partitions, b.topic("shift-events")); err != nil {
+		t.Fatal(err)
+	}
+	return b
 }

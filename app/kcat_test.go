@@ -28,16 +28,12 @@ func needKcat(t *testing.T) string {
 	return path
 }
 
-// TestKcatAgainstEmbeddedBroker: a librdkafka client produces the input to
-// the embedded broker, the pipeline runs, and the same client reads the
+// TestKcatInAndOut: a librdkafka client produces the input to
+// the broker (embedded, or KAFKA_BROKERS), the pipeline runs, and the same client reads the
 // alerts and dead letters back.
-func TestKcatAgainstEmbeddedBroker(t *testing.T) {
+func TestKcatInAndOut(t *testing.T) {
 	kcat := needKcat(t)
-	b, err := StartBroker(BrokerOptions{Listen: "127.0.0.1:0", Partitions: 4, Topics: []string{"shift-events"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.Close()
+	b := testBroker(t, 4)
 
 	cfg := simulator.DefaultConfig()
 	cfg.Plants, cfg.Days = 6, 40
@@ -60,13 +56,15 @@ func TestKcatAgainstEmbeddedBroker(t *testing.T) {
 		in.WriteByte('\n')
 		sent++
 	}
-	produce := exec.Command(kcat, "-b", b.Addr, "-P", "-t", "shift-events", "-K", "\t", "-z", "none", "-X", "partitioner=murmur2_random")
+	produce := exec.Command(kcat, "-b", b.Addr, "-P", "-t", b.topic("shift-events"), "-K", "\t", "-z", "none", "-X", "partitioner=murmur2_random")
 	produce.Stdin = &in
 	if out, err := produce.CombinedOutput(); err != nil {
 		t.Fatalf("kcat produce: %v\n%s", err, out)
 	}
 
 	io := ingest.DefaultOptions(b.Addr)
+	io.InputTopic, io.Group = b.topic("shift-events"), b.topic("stakhanov")
+	io.AlertsTopic, io.DLQTopic = b.topic("shift-alerts"), b.topic("shift-events-dlq")
 	io.Logger = quiet()
 	runTo(t, RunOptions{Ingest: io, DuckDB: analytics.DefaultOptions(filepath.Join(t.TempDir(), "k.duckdb"))},
 		func(p *ingest.Pipeline) bool { return p.Stats().Messages >= int64(sent) && caughtUp(p) })
@@ -79,7 +77,7 @@ func TestKcatAgainstEmbeddedBroker(t *testing.T) {
 		}
 		return strings.Split(strings.TrimSpace(string(out)), "\n")
 	}
-	alerts := consume("shift-alerts")
+	alerts := consume(b.topic("shift-alerts"))
 	types := map[string]int{}
 	for _, line := range alerts {
 		parts := strings.SplitN(line, "\t", 3)
@@ -100,7 +98,7 @@ func TestKcatAgainstEmbeddedBroker(t *testing.T) {
 			t.Errorf("kcat read no %s alert: %v", typ, types)
 		}
 	}
-	dlq := consume("shift-events-dlq")
+	dlq := consume(b.topic("shift-events-dlq"))
 	if len(dlq) == 0 || !strings.Contains(dlq[0], "error.reason=") || !strings.Contains(dlq[0], "source.offset=") {
 		t.Fatalf("dead letters as kcat sees them: %q", dlq)
 	}

@@ -474,6 +474,9 @@ func TestResultsCodecReusesBuffers(t *testing.T) {
 		t.Fatal(d)
 	}
 
+	if raceEnabled {
+		return
+	}
 	allocs := testing.AllocsPerRun(20, func() {
 		msgs, _ = EncodeResults(msgs[:0], want, MinResultsMessage)
 	})

@@ -140,19 +140,21 @@ func (p *Pipeline) prepareTopics(ctx context.Context) error {
 // input not yet processed by the group plus results not yet stored by the
 // sink. It asks Kafka and the sink, so it answers for the whole topology.
 func (p *Pipeline) Lag(ctx context.Context) (map[int32]int64, error) {
+	// Upstream first: once a stage is seen drained, everything it passed
+	// on is already in the next stage's log when that one is asked.
 	lag := map[int32]int64{}
-	in := p.opts.processInput()
-	if err := p.addLag(ctx, lag, in, func(ctx context.Context) (map[int32]int64, error) {
-		return groupOffsets(ctx, p.client, p.opts.Group, in)
-	}); err != nil {
-		return nil, err
-	}
 	if p.opts.Repartition {
 		if err := p.addLag(ctx, lag, p.opts.InputTopic, func(ctx context.Context) (map[int32]int64, error) {
 			return groupOffsets(ctx, p.client, p.opts.RepartitionGroup(), p.opts.InputTopic)
 		}); err != nil {
 			return nil, err
 		}
+	}
+	in := p.opts.processInput()
+	if err := p.addLag(ctx, lag, in, func(ctx context.Context) (map[int32]int64, error) {
+		return groupOffsets(ctx, p.client, p.opts.Group, in)
+	}); err != nil {
+		return nil, err
 	}
 	if p.sink != nil {
 		if err := p.addLag(ctx, lag, p.opts.ResultsTopic(), func(ctx context.Context) (map[int32]int64, error) {
