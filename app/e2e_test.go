@@ -215,22 +215,7 @@ func caughtUp(p *ingest.Pipeline) bool {
 func TestRunRestartMatchesOneRun(t *testing.T) {
 	b := testBroker(t, 8)
 	input := b.topic("shift-events")
-	sim, err := simulator.New(simulator.DefaultConfig())
-	if err != nil {
-		t.Fatal(err)
-	}
-	var msgs []kafka.Message
-	for m, ok := sim.Next(); ok; m, ok = sim.Next() {
-		msgs = append(msgs, kafka.Message{Key: m.Key, Value: m.Value})
-	}
-	w := &kafka.Writer{Addr: kafka.TCP(b.Addr), Topic: input, Balancer: &kafka.Murmur2Balancer{},
-		RequiredAcks: kafka.RequireAll, BatchSize: 5000, BatchTimeout: time.Millisecond}
-	defer w.Close()
-	produce := func(part []kafka.Message) {
-		if err := w.WriteMessages(context.Background(), part...); err != nil {
-			t.Fatal(err)
-		}
-	}
+	sim, msgs, produce := simulatedInput(t, b.Addr, input)
 	dir := t.TempDir()
 	opts := func(name string) RunOptions {
 		io := ingest.DefaultOptions(b.Addr)
@@ -369,4 +354,26 @@ func testBroker(t *testing.T, partitions int) *broker {
 		t.Fatal(err)
 	}
 	return b
+}
+
+// simulatedInput is the default simulation as Kafka messages, and a
+// producer of parts of it to topic, keyed as a JVM producer would.
+func simulatedInput(t *testing.T, addr, topic string) (*simulator.Sim, []kafka.Message, func([]kafka.Message)) {
+	t.Helper()
+	sim, err := simulator.New(simulator.DefaultConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var msgs []kafka.Message
+	for m, ok := sim.Next(); ok; m, ok = sim.Next() {
+		msgs = append(msgs, kafka.Message{Key: m.Key, Value: m.Value})
+	}
+	w := &kafka.Writer{Addr: kafka.TCP(addr), Topic: topic, Balancer: &kafka.Murmur2Balancer{},
+		RequiredAcks: kafka.RequireAll, BatchSize: 5000, BatchTimeout: time.Millisecond}
+	t.Cleanup(func() { w.Close() })
+	return sim, msgs, func(part []kafka.Message) {
+		if err := w.WriteMessages(context.Background(), part...); err != nil {
+			t.Fatal(err)
+		}
+	}
 }

@@ -16,7 +16,6 @@ import (
 	"github.com/segmentio/kafka-go"
 
 	"github.com/stakhanov/stakhanov/ingest"
-	"github.com/stakhanov/stakhanov/simulator"
 )
 
 // buildBinary builds the stakhanov command once per test binary run.
@@ -155,21 +154,7 @@ func TestProcessesKilledAndAdded(t *testing.T) {
 	if err := ingest.EnsureTopics(ctx, client, 8, input); err != nil {
 		t.Fatal(err)
 	}
-	sim, err := simulator.New(simulator.DefaultConfig())
-	if err != nil {
-		t.Fatal(err)
-	}
-	var msgs []kafka.Message
-	for m, ok := sim.Next(); ok; m, ok = sim.Next() {
-		msgs = append(msgs, kafka.Message{Key: m.Key, Value: m.Value})
-	}
-	w := &kafka.Writer{Addr: kafka.TCP(addr), Topic: input, Balancer: &kafka.Murmur2Balancer{}, RequiredAcks: kafka.RequireAll, BatchSize: 5000, BatchTimeout: time.Millisecond}
-	defer w.Close()
-	produce := func(part []kafka.Message) {
-		if err := w.WriteMessages(ctx, part...); err != nil {
-			t.Fatal(err)
-		}
-	}
+	sim, msgs, produce := simulatedInput(t, addr, input)
 	common := func(group string) []string {
 		return []string{"--brokers", addr, "--input", input, "--group", run + group,
 			"--alerts", run + group + "-alerts", "--dlq", run + group + "-dlq", "--checkpoint-interval", "200ms"}

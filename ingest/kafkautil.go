@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"iter"
 	"log/slog"
 	"slices"
 	"strconv"
@@ -133,6 +134,29 @@ func (b *base) fetch(ctx context.Context, topic string, part int32, offset int64
 			return nil, offset, ctx.Err()
 		}
 		backoff = min(2*backoff, b.opts.RetryBackoffMax)
+	}
+}
+
+// records yields the records of a fetch at or after offset from: a
+// compressed batch may start before the offset asked for. A response that
+// breaks off is logged; the next fetch asks again from where it stopped.
+func (b *base) records(resp *kafka.FetchResponse, from int64, topic string, part int32) iter.Seq[*kafka.Record] {
+	return func(yield func(*kafka.Record) bool) {
+		for {
+			rec, err := resp.Records.ReadRecord()
+			if err != nil {
+				if !errors.Is(err, io.EOF) {
+					b.log.Warn("reading fetched records failed", "topic", topic, "partition", part, "err", err)
+				}
+				return
+			}
+			if from >= 0 && rec.Offset < from {
+				continue
+			}
+			if !yield(rec) {
+				return
+			}
+		}
 	}
 }
 

@@ -2,8 +2,6 @@ package ingest
 
 import (
 	"context"
-	"errors"
-	"io"
 	"sync"
 	"time"
 
@@ -183,17 +181,7 @@ func (r *sinkRole) consume(gctx context.Context, part int32, next int64, out cha
 		r.high[part] = resp.HighWatermark
 		r.mu.Unlock()
 		l := &loaded{partition: part}
-		for {
-			rec, err := resp.Records.ReadRecord()
-			if err != nil {
-				if !errors.Is(err, io.EOF) {
-					r.log.Warn("reading fetched results failed", "partition", part, "err", err)
-				}
-				break
-			}
-			if from >= 0 && rec.Offset < from {
-				continue
-			}
+		for rec := range r.records(resp, from, topic, part) {
 			buf = readBytes(buf[:0], rec.Value)
 			if err := DecodeResults(buf, &l.res); err != nil {
 				// results are written by this program: a message it cannot

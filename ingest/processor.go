@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -157,17 +156,7 @@ func (r *processorRole) partition(ctx context.Context, gen *kafka.Generation, pa
 		clearResults(&res)
 		out.Reset()
 		messages, lastOffset := 0, int64(-1)
-		for {
-			rec, err := resp.Records.ReadRecord()
-			if err != nil {
-				if !errors.Is(err, io.EOF) {
-					r.log.Warn("reading fetched records failed", "partition", part, "err", err)
-				}
-				break
-			}
-			if from >= 0 && rec.Offset < from {
-				continue // a compressed batch may start before the offset asked for
-			}
+		for rec := range r.records(resp, from, topic, part) {
 			srcTopic, srcPart, srcOff := sourceOf(rec, topic, part)
 			buf = readBytes(buf[:0], rec.Value)
 			ev, derr := shift.Decode(buf)

@@ -2,8 +2,6 @@ package ingest
 
 import (
 	"context"
-	"errors"
-	"io"
 	"math"
 	"strconv"
 	"sync"
@@ -79,17 +77,7 @@ func (r *repartitionRole) fetchLoop(ctx context.Context, part int32, next int64,
 			return
 		}
 		c := fwdChunk{part: part}
-		for {
-			rec, err := resp.Records.ReadRecord()
-			if err != nil {
-				if !errors.Is(err, io.EOF) {
-					r.log.Warn("reading fetched records failed", "partition", part, "err", err)
-				}
-				break
-			}
-			if from >= 0 && rec.Offset < from {
-				continue
-			}
+		for rec := range r.records(resp, from, r.opts.InputTopic, part) {
 			f := fwd{part: part, off: rec.Offset, ts: math.MinInt64, key: readBytes(nil, rec.Key), val: readBytes(nil, rec.Value)}
 			if ev, err := shift.Decode(f.val); err == nil {
 				f.ts, f.key = ev.ShiftStart.Unix(), []byte(ev.PlantID)
