@@ -255,6 +255,12 @@ func (r *processorRole) restore(ctx context.Context, part int32) (*processors.Pa
 		return proc, checkpoint{}, nil
 	}
 	if err := proc.LoadSnapshot(cp.state); err != nil {
+		if errors.Is(err, processors.ErrSnapshotOptions) {
+			// Applying new thresholds to state built under the old ones
+			// would give results neither set of options explains: refuse.
+			return nil, cp, fmt.Errorf("partition %d: %w; run with the options the state was built with, "+
+				"or start a new consumer group (--group) to recompute from the start of the input", part, err)
+		}
 		return nil, cp, fmt.Errorf("partition %d: restoring checkpoint generation %d: %w", part, cp.gen, err)
 	}
 	return proc, cp, nil

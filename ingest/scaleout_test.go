@@ -2,10 +2,12 @@ package ingest
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"maps"
 	"math"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -179,4 +181,27 @@ func TestRepartitionedInputMatchesKeyed(t *testing.T) {
 			t.Fatalf("reject names %s/%d/%d, not its origin", r.Topic, r.Partition, r.Offset)
 		}
 	}
+}
+
+// TestChangedOptionsAreRefused: state checkpointed under one window is not
+// silently judged under another; the restart stops with a message naming
+// the option and the way out.
+func TestChangedOptionsAreRefused(t *testing.T) {
+	env := testKafka(t, 2, "shift-events")
+	produce(t, env.addr, env.topic("shift-events"), workload())
+	runUntil(t, env.options("opts"), NewMemorySink(), caughtUp(t))
+
+	o := env.options("opts")
+	o.Processor.Window = 14 * 24 * time.Hour
+	p, err := New(o, NewMemorySink())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	err = p.Run(ctx)
+	if err == nil || !errors.Is(err, processors.ErrSnapshotOptions) || !strings.Contains(err.Error(), "Window") || !strings.Contains(err.Error(), "--group") {
+		t.Fatalf("restart under another window: %v", err)
+	}
+	t.Log(err)
 }
