@@ -192,9 +192,12 @@ func (r *processorRole) partition(ctx context.Context, gen *kafka.Generation, pa
 			return nil
 		}
 		if err := r.publish(ctx, part, &res); err != nil {
-			// the generation ended before the results were out: the next
-			// owner restores the last checkpoint and redoes them
-			return nil
+			if ctx.Err() != nil {
+				// the generation ended before the results were out: the
+				// next owner restores the last checkpoint and redoes them
+				return nil
+			}
+			return err
 		}
 		published, dirty = true, true
 		next = lastOffset + 1
@@ -296,9 +299,15 @@ func (r *processorRole) publish(ctx context.Context, part int32, res *Results) e
 		}
 		jobs = append(jobs, func(ctx context.Context) error { return r.alerts.WriteMessages(ctx, msgs...) })
 	}
+	// The dead letter carries a bad record whole; the results (and so the
+	// rejects table) carry at most rejectKeep bytes of its key and value,
+	// so that one huge record cannot make a result message too large.
+	for i := range res.Rejects {
+		res.Rejects[i] = boundReject(res.Rejects[i])
+	}
 	encoded, err := EncodeResults(nil, res, checkpointChunk)
 	if err != nil {
-		return fmt.Errorf("encoding results: %w", err)
+		return fmt.Errorf("encoding results of partition %d: %w", part, err)
 	}
 	key := partitionKey(part, "")
 	msgs := make([]kafka.Message, len(encoded))
@@ -318,6 +327,21 @@ func (r *processorRole) publish(ctx context.Context, part int32, res *Results) e
 	}
 	wg.Wait()
 	return errors.Join(errs...)
+}
+
+// rejectKeep bounds the key and value of a reject stored in DuckDB.
+const rejectKeep = 64 << 10
+
+func boundReject(rj Reject) Reject {
+	if n := len(rj.Value); n > rejectKeep {
+		rj.Value = rj.Value[:rejectKeep:rejectKeep]
+		rj.Detail += fmt.Sprintf(" [value cut to %d of %d bytes here; the dead letter has it whole]", rejectKeep, n)
+	}
+	if n := len(rj.Key); n > rejectKeep {
+		rj.Key = rj.Key[:rejectKeep:rejectKeep]
+		rj.Detail += fmt.Sprintf(" [key cut to %d of %d bytes here]", rejectKeep, n)
+	}
+	return rj
 }
 
 func (r *processorRole) account(res *Results, out *processors.Output, messages int) {
