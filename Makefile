@@ -4,7 +4,7 @@ GO ?= go
 
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: demo test deps build bench clean
+.PHONY: demo test deps build bench fuzz clean
 
 ## demo: build the binary and run the whole pipeline on the embedded broker
 demo: build
@@ -32,11 +32,21 @@ test: deps
 	$(GO) vet ./...
 	$(GO) test -count=1 ./...
 	$(GO) test -count=1 -race ./shift/... ./processors/... ./ingest/... ./simulator/...
+	$(MAKE) --no-print-directory fuzz
 	@set -e; export KAFKA_PORT=$(KAFKA_TEST_PORT); \
 	trap 'deploy/kafka/local-kafka.sh down >/dev/null 2>&1 || true' EXIT; \
 	brokers=$$(deploy/kafka/local-kafka.sh up); \
 	echo "== against Apache Kafka $${KAFKA_VERSION:-(pinned)} at $$brokers"; \
 	KAFKA_BROKERS=$$brokers $(GO) test -count=1 ./ingest/... ./app/...
+
+## fuzz: each fuzz target for FUZZTIME (seed corpora are in the code and
+## under testdata/fuzz; findings are written there too)
+FUZZTIME ?= 10s
+fuzz:
+	$(GO) test -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $(FUZZTIME) ./shift
+	$(GO) test -run '^$$' -fuzz '^FuzzProcess$$' -fuzztime $(FUZZTIME) ./processors
+	$(GO) test -run '^$$' -fuzz '^FuzzLoadSnapshot$$' -fuzztime $(FUZZTIME) ./processors
+	$(GO) test -run '^$$' -fuzz '^FuzzDecodeResults$$' -fuzztime $(FUZZTIME) ./ingest
 
 ## bench: the pipeline against the consumer ceiling, 1M events, embedded broker
 bench: build
