@@ -280,16 +280,20 @@ func clearResults(r *Results) {
 	r.Rejects = r.Rejects[:0]
 }
 
-// publish sends one fetch's dead letters, alerts and results, all three
-// at once, and returns when all are acknowledged.
+// publish sends one fetch's dead letters, alerts and results and returns
+// when all are acknowledged.
 func (r *processorRole) publish(ctx context.Context, part int32, res *Results) error {
-	var jobs []func(context.Context) error
+	type job struct {
+		topic string
+		write func(context.Context) error
+	}
+	var jobs []job
 	if len(res.Rejects) > 0 {
 		msgs := make([]kafka.Message, len(res.Rejects))
 		for i, rj := range res.Rejects {
 			msgs[i] = DeadLetter(rj)
 		}
-		jobs = append(jobs, func(ctx context.Context) error { return r.dlq.WriteMessages(ctx, msgs...) })
+		jobs = append(jobs, job{r.opts.DLQTopic, func(ctx context.Context) error { return r.dlq.WriteMessages(ctx, msgs...) }})
 	}
 	if len(res.Alerts) > 0 {
 		msgs := make([]kafka.Message, len(res.Alerts))
@@ -297,7 +301,7 @@ func (r *processorRole) publish(ctx context.Context, part int32, res *Results) e
 			a := &res.Alerts[i]
 			msgs[i] = kafka.Message{Key: []byte(a.PlantID), Value: AppendAlertJSON(nil, a)}
 		}
-		jobs = append(jobs, func(ctx context.Context) error { return r.alerts.WriteMessages(ctx, msgs...) })
+		jobs = append(jobs, job{r.opts.AlertsTopic, func(ctx context.Context) error { return r.alerts.WriteMessages(ctx, msgs...) }})
 	}
 	// The dead letter carries a bad record whole; the results (and so the
 	// rejects table) carry at most rejectKeep bytes of its key and value,
@@ -314,19 +318,27 @@ func (r *processorRole) publish(ctx context.Context, part int32, res *Results) e
 	for i, b := range encoded {
 		msgs[i] = kafka.Message{Key: key, Value: b}
 	}
-	jobs = append(jobs, func(ctx context.Context) error { return r.results.WriteMessages(ctx, msgs...) })
 
+	// Dead letters and alerts first, then the results: nothing reaches
+	// DuckDB whose copy on those topics is not acknowledged, so while the
+	// dead-letter topic cannot be written the partition waits, and the
+	// tables never hold a reject or an alert the topics lack.
 	errs := make([]error, len(jobs))
 	var wg sync.WaitGroup
-	for i, job := range jobs {
+	for i, j := range jobs {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			errs[i] = r.retry(ctx, "publishing results of partition "+strconv.Itoa(int(part)), job)
+			errs[i] = r.retry(ctx, fmt.Sprintf("publishing to %s for input partition %d", j.topic, part), j.write)
 		}()
 	}
 	wg.Wait()
-	return errors.Join(errs...)
+	if err := errors.Join(errs...); err != nil {
+		return err
+	}
+	return r.retry(ctx, fmt.Sprintf("publishing to %s for input partition %d", r.opts.ResultsTopic(), part), func(ctx context.Context) error {
+		return r.results.WriteMessages(ctx, msgs...)
+	})
 }
 
 // rejectKeep bounds the key and value of a reject stored in DuckDB.
