@@ -39,6 +39,11 @@ func (s *Store) Commit(ctx context.Context, b *ingest.Batch) (ingest.CommitResul
 	case b.Topic == "" && (len(b.Offsets) > 0 || len(b.Shifts) > 0):
 		return ingest.CommitResult{}, errors.New("analytics: commit: batch without a topic")
 	}
+	if s.invalid != nil {
+		if err := s.reopen(ctx); err != nil {
+			return ingest.CommitResult{}, err
+		}
+	}
 	res, err := s.commit(ctx, b, false)
 	var de *duckdb.Error
 	if errors.As(err, &de) && de.Type == duckdb.ErrorTypeConstraint {
@@ -46,6 +51,9 @@ func (s *Store) Commit(ctx context.Context, b *ingest.Batch) (ingest.CommitResul
 		res, err = s.commit(ctx, b, true)
 	}
 	if err != nil {
+		if isFatal(err) {
+			s.invalid = err
+		}
 		return ingest.CommitResult{}, fmt.Errorf("analytics: commit: %w", err)
 	}
 	return res, nil

@@ -30,6 +30,9 @@ type Store struct {
 	// would abort one of two concurrent writers on a conflict anyway.
 	mu      sync.Mutex
 	loaders *loaders // nil when read-only
+	// invalid: DuckDB gave up on this handle after a fatal error (a full
+	// disk during a checkpoint, say); the next commit reopens the file.
+	invalid error
 }
 
 // Open opens (and, unless read-only, creates and migrates) the database
@@ -38,6 +41,18 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 	if err := opts.Validate(); err != nil {
 		return nil, err
 	}
+	db, err := openDB(ctx, opts)
+	if err != nil {
+		return nil, err
+	}
+	s := &Store{opts: opts, db: db}
+	if !opts.ReadOnly {
+		s.loaders = newLoaders(defaultLoaderConfig)
+	}
+	return s, nil
+}
+
+func openDB(ctx context.Context, opts Options) (*sql.DB, error) {
 	settings := url.Values{}
 	settings.Set("threads", strconv.Itoa(opts.Threads))
 	settings.Set("memory_limit", opts.MemoryLimit)
@@ -53,7 +68,6 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 	// sql.DB.Close closes the connector, which checkpoints the WAL into
 	// the file when this was the file's last handle in the process.
 	db := sql.OpenDB(connector)
-	s := &Store{opts: opts, db: db}
 	if err := db.PingContext(ctx); err != nil {
 		return nil, errors.Join(fmt.Errorf("analytics: open %s: %w", opts.Path, err), db.Close())
 	}
@@ -61,9 +75,26 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 		if err := migrate(ctx, db); err != nil {
 			return nil, errors.Join(fmt.Errorf("analytics: open %s: %w", opts.Path, err), db.Close())
 		}
-		s.loaders = newLoaders(defaultLoaderConfig)
 	}
-	return s, nil
+	return db, nil
+}
+
+// reopen replaces a handle DuckDB invalidated: the file is opened afresh,
+// which replays its write-ahead log, and commits go on from what it holds.
+func (s *Store) reopen(ctx context.Context) error {
+	_ = s.db.Close() // an invalidated database fails to close cleanly; the file is what counts
+	db, err := openDB(ctx, s.opts)
+	if err != nil {
+		return fmt.Errorf("analytics: reopening %s after %v: %w", s.opts.Path, s.invalid, err)
+	}
+	s.db, s.invalid = db, nil
+	return nil
+}
+
+// isFatal: DuckDB invalidated the database handle.
+func isFatal(err error) bool {
+	var de *duckdb.Error
+	return errors.As(err, &de) && de.Type == duckdb.ErrorTypeFatal
 }
 
 func initConn(c driver.ExecerContext) error {

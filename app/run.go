@@ -44,10 +44,24 @@ func Run(ctx context.Context, o RunOptions) (ingest.Stats, error) {
 	var store *analytics.Store
 	var sink ingest.Sink
 	if o.Ingest.Roles&ingest.RoleSink != 0 {
-		var err error
-		store, err = analytics.Open(ctx, o.DuckDB)
-		if err != nil {
-			return ingest.Stats{}, fmt.Errorf("opening %s: %w", o.DuckDB.Path, err)
+		// A file that cannot be opened yet (a read-only or full disk, a
+		// lock another process holds) is waited for, not given up on.
+		backoff := o.Ingest.RetryBackoff
+		for {
+			var err error
+			if store, err = analytics.Open(ctx, o.DuckDB); err == nil {
+				break
+			}
+			if errors.Is(err, analytics.ErrInvalidOptions) || errors.Is(err, analytics.ErrSchemaTooNew) {
+				return ingest.Stats{}, fmt.Errorf("opening %s: %w", o.DuckDB.Path, err)
+			}
+			log.Warn("waiting: opening the DuckDB file failed", "path", o.DuckDB.Path, "err", err, "backoff", backoff)
+			select {
+			case <-ctx.Done():
+				return ingest.Stats{}, nil
+			case <-time.After(backoff):
+			}
+			backoff = min(2*backoff, o.Ingest.RetryBackoffMax)
 		}
 		sink = store
 	}
