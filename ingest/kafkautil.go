@@ -129,7 +129,7 @@ func (b *base) fetch(ctx context.Context, topic string, part int32, offset int64
 			offset = kafka.FirstOffset
 			continue
 		}
-		b.log.Warn("fetch failed; retrying", "topic", topic, "partition", part, "offset", offset, "err", err, "backoff", backoff)
+		b.log.Warn(fmt.Sprintf("waiting: fetching %s/%d failed", topic, part), "offset", offset, "err", err, "backoff", backoff)
 		if !sleep(ctx, backoff) {
 			return nil, offset, ctx.Err()
 		}
@@ -192,7 +192,7 @@ func (b *base) generations(ctx context.Context, group *kafka.ConsumerGroup, fn f
 			return nil
 		}
 		if err != nil {
-			b.log.Warn("joining consumer group failed; retrying", "err", err, "backoff", backoff)
+			b.log.Warn("waiting: joining consumer group failed", "err", err, "backoff", backoff)
 			if !sleep(ctx, backoff) {
 				return nil
 			}

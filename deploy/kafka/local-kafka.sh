@@ -7,6 +7,8 @@
 #   deploy/kafka/local-kafka.sh status                       # exit 0 if the broker answers
 #   deploy/kafka/local-kafka.sh logs [-f]                    # tail the server log
 #   deploy/kafka/local-kafka.sh down                         # stop it, drop its data
+#   deploy/kafka/local-kafka.sh stop                         # stop it, keep its data
+#   deploy/kafka/local-kafka.sh start                        # start it again on that data
 #   deploy/kafka/local-kafka.sh create-topic NAME PARTITIONS [key=value ...]
 #                                    # e.g. cleanup.policy=compact segment.ms=100
 #   deploy/kafka/local-kafka.sh fetch                        # only fill the jar cache
@@ -15,7 +17,7 @@
 # `mvn dependency:copy-dependencies` on a generated pom, once, into a cache
 # outside the repository; later runs use that cache without any network.
 #
-# stdout carries exactly one line on `up`/`status` success (the bootstrap
+# stdout carries exactly one line on `up`/`start`/`status` success (the bootstrap
 # address); every other message goes to stderr.
 #
 # Variables (all optional):
@@ -28,8 +30,8 @@
 #   STAKHANOV_CACHE        jar cache root                      ($HOME/.cache/stakhanov)
 #   KAFKA_STATE_DIR        data, logs, pid, configs   (${TMPDIR:-/tmp}/stakhanov-kafka-PORT)
 #   KAFKA_HEAP_OPTS        JVM heap                                 (-Xms256m -Xmx768m)
-#   KAFKA_START_TIMEOUT    seconds `up` waits for a metadata answer                   (90)
-#   KAFKA_STOP_TIMEOUT     seconds `down` waits after SIGTERM before SIGKILL          (30)
+#   KAFKA_START_TIMEOUT    seconds `up`/`start` wait for a metadata answer            (90)
+#   KAFKA_STOP_TIMEOUT     seconds `down`/`stop` wait after SIGTERM before SIGKILL    (30)
 #   KAFKA_PROBE            kcat | java — how readiness is checked (kcat if installed)
 #   MVN                    the Maven command                                         (mvn)
 #   KAFKA_LOG4J2_VERSION   log4j2 for Kafka 4.0.x, whose pom names none           (2.24.3)
@@ -389,13 +391,63 @@ wipe_state_dir() {
     fi
 }
 
+# Start the JVM on the configs and data in $KAFKA_STATE_DIR, record its pid,
+# wait until it answers and print the address; on failure show the log and
+# exit 1. $1: the $SECONDS the caller started at (for the "after N s" line).
+launch_broker() {
+    local started=$1 pid rc=0
+    # Detached: own session (a Ctrl-C in the caller's terminal does not reach
+    # it), stdin/stdout/stderr on files, and every other inherited descriptor
+    # closed (our lock on fd 9, a make jobserver or a CI harness's pipes), so
+    # that the caller's $(...) returns at once and nobody waits on the JVM.
+    # The subshell execs setsid, which execs java in place (not a process-group
+    # leader without job control), so $! is the JVM's pid; broker_pid
+    # double-checks that via /proc. stdout.log is appended to: a `start`
+    # keeps what the run before a `stop` wrote.
+    (
+        for fd in /proc/self/fd/*; do
+            fd=${fd##*/}
+            if ((fd > 2)); then eval "exec $fd>&-" 2>/dev/null || true; fi
+        done
+        # shellcheck disable=SC2086 # KAFKA_HEAP_OPTS is a list of JVM flags
+        exec setsid java $KAFKA_HEAP_OPTS \
+            -XX:+UseG1GC -XX:MaxGCPauseMillis=20 -XX:InitiatingHeapOccupancyPercent=35 \
+            -XX:+ExplicitGCInvokesConcurrent -XX:+ExitOnOutOfMemoryError -Djava.awt.headless=true \
+            -Dkafka.logs.dir="$LOG_DIR" -Dstakhanov.log.file=server.log -Dstakhanov.log.level=info \
+            -Dlog4j.configuration="file:$KAFKA_STATE_DIR/log4j.properties" \
+            -Dlog4j2.configurationFile="$KAFKA_STATE_DIR/log4j2.properties" \
+            -cp "$LIBS/*" kafka.Kafka "$SERVER_PROPS"
+    ) </dev/null >>"$LOG_DIR/stdout.log" 2>&1 &
+    pid=$!
+    printf '%s\n' "$pid" >"$PID_FILE"
+    log "started Kafka $KAFKA_VERSION (pid $pid, quorum $KAFKA_QUORUM), state in $KAFKA_STATE_DIR; waiting up to ${KAFKA_START_TIMEOUT}s"
+
+    wait_ready "$pid" || rc=$?
+    case $rc in
+        0)
+            log "Kafka $KAFKA_VERSION answers on $ADDR after $((SECONDS - started)) s"
+            printf '%s\n' "$ADDR"
+            ;;
+        2)
+            show_log_tail
+            rm -f "$PID_FILE"
+            die "Kafka exited during start-up"
+            ;;
+        *)
+            show_log_tail
+            stop_broker "$pid"
+            die "Kafka did not answer on $ADDR within ${KAFKA_START_TIMEOUT}s"
+            ;;
+    esac
+}
+
 cmd_up() {
     mkdir -p "$KAFKA_STATE_DIR"
     # Serialise concurrent `up`/`down` on the same state dir.
     exec 9>"$KAFKA_STATE_DIR.lock"
     flock 9
 
-    local pid rc=0
+    local pid
     if pid=$(broker_pid); then
         log "Kafka $(cat "$MARKER" 2>/dev/null || echo '?') already running (pid $pid), state in $KAFKA_STATE_DIR"
         wait_ready "$pid" || { show_log_tail; die "broker pid $pid does not answer on $ADDR"; }
@@ -430,48 +482,7 @@ cmd_up() {
         die "formatting the storage failed (KAFKA_QUORUM=$KAFKA_QUORUM, Kafka $KAFKA_VERSION)"
     fi
 
-    # Detached: own session (a Ctrl-C in the caller's terminal does not reach
-    # it), stdin/stdout/stderr on files, and every other inherited descriptor
-    # closed (our lock on fd 9, a make jobserver or a CI harness's pipes), so
-    # that the caller's $(...) returns at once and nobody waits on the JVM.
-    # The subshell execs setsid, which execs java in place (not a process-group
-    # leader without job control), so $! is the JVM's pid; broker_pid
-    # double-checks that via /proc.
-    (
-        for fd in /proc/self/fd/*; do
-            fd=${fd##*/}
-            if ((fd > 2)); then eval "exec $fd>&-" 2>/dev/null || true; fi
-        done
-        # shellcheck disable=SC2086 # KAFKA_HEAP_OPTS is a list of JVM flags
-        exec setsid java $KAFKA_HEAP_OPTS \
-            -XX:+UseG1GC -XX:MaxGCPauseMillis=20 -XX:InitiatingHeapOccupancyPercent=35 \
-            -XX:+ExplicitGCInvokesConcurrent -XX:+ExitOnOutOfMemoryError -Djava.awt.headless=true \
-            -Dkafka.logs.dir="$LOG_DIR" -Dstakhanov.log.file=server.log -Dstakhanov.log.level=info \
-            -Dlog4j.configuration="file:$KAFKA_STATE_DIR/log4j.properties" \
-            -Dlog4j2.configurationFile="$KAFKA_STATE_DIR/log4j2.properties" \
-            -cp "$LIBS/*" kafka.Kafka "$SERVER_PROPS"
-    ) </dev/null >"$LOG_DIR/stdout.log" 2>&1 &
-    pid=$!
-    printf '%s\n' "$pid" >"$PID_FILE"
-    log "started Kafka $KAFKA_VERSION (pid $pid, quorum $KAFKA_QUORUM), state in $KAFKA_STATE_DIR; waiting up to ${KAFKA_START_TIMEOUT}s"
-
-    wait_ready "$pid" || rc=$?
-    case $rc in
-        0)
-            log "Kafka $KAFKA_VERSION answers on $ADDR after $((SECONDS - started)) s"
-            printf '%s\n' "$ADDR"
-            ;;
-        2)
-            show_log_tail
-            rm -f "$PID_FILE"
-            die "Kafka exited during start-up"
-            ;;
-        *)
-            show_log_tail
-            stop_broker "$pid"
-            die "Kafka did not answer on $ADDR within ${KAFKA_START_TIMEOUT}s"
-            ;;
-    esac
+    launch_broker "$started"
 }
 
 # SIGTERM (Kafka shuts down cleanly), wait, then SIGKILL if it will not stop.
@@ -507,6 +518,49 @@ cmd_down() {
     fi
 }
 
+# Stop the broker but keep its data: `start` brings the same cluster back
+# (topics, offsets, consumer groups), as a broker restart or an outage would.
+cmd_stop() {
+    [[ -d $KAFKA_STATE_DIR ]] || { log "nothing to stop ($KAFKA_STATE_DIR does not exist)"; return 0; }
+    exec 9>"$KAFKA_STATE_DIR.lock"
+    flock 9
+    local pid started=$SECONDS
+    if pid=$(broker_pid); then
+        log "stopping Kafka (pid $pid), keeping its data in $DATA_DIR"
+        stop_broker "$pid"
+        log "stopped after $((SECONDS - started)) s; \`start\` brings it back"
+    else
+        log "no broker of ours is running (state $KAFKA_STATE_DIR)"
+        port_open "$KAFKA_PORT" && log "warning: something else still listens on $ADDR"
+    fi
+    return 0
+}
+
+# Start a broker that `stop` stopped, on the same data and configs: no
+# format, no new cluster id. Already running → prints the address.
+cmd_start() {
+    [[ -f $MARKER && -f $SERVER_PROPS && -f $DATA_DIR/meta.properties ]] ||
+        die "no stopped broker in $KAFKA_STATE_DIR (run up for a fresh one)"
+    exec 9>"$KAFKA_STATE_DIR.lock"
+    flock 9
+
+    local pid
+    if pid=$(broker_pid); then
+        log "Kafka already running (pid $pid), state in $KAFKA_STATE_DIR"
+        wait_ready "$pid" || { show_log_tail; die "broker pid $pid does not answer on $ADDR"; }
+        printf '%s\n' "$ADDR"
+        return 0
+    fi
+    port_open "$KAFKA_PORT" && die "port $KAFKA_PORT is in use by something else"
+    port_open "$KAFKA_CONTROLLER_PORT" && die "controller port $KAFKA_CONTROLLER_PORT is in use"
+    command -v java >/dev/null || die "java (17+) is needed"
+    [[ -f $LIBS/.complete ]] || die "no jars for Kafka $KAFKA_VERSION in $LIBS (the broker was made by another KAFKA_VERSION?)"
+    local made
+    made=$(<"$MARKER")
+    [[ $made == "$KAFKA_VERSION" ]] || die "the data in $KAFKA_STATE_DIR was made by Kafka $made; set KAFKA_VERSION=$made"
+    launch_broker "$SECONDS"
+}
+
 cmd_status() {
     local pid
     if pid=$(broker_pid); then
@@ -539,6 +593,8 @@ cmd_logs() {
 case ${1:-} in
     up) cmd_up ;;
     down) cmd_down ;;
+    stop) cmd_stop ;;
+    start) cmd_start ;;
     status) cmd_status ;;
     logs) cmd_logs "${2:-}" ;;
     create-topic)
