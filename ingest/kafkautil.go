@@ -181,7 +181,7 @@ func (b *base) joinGroup(id, topic string) (*kafka.ConsumerGroup, error) {
 
 // generations runs each generation of group with fn until ctx ends. fn
 // returns when its generation is over; an error from it is fatal.
-func (b *base) generations(ctx context.Context, group *kafka.ConsumerGroup, fn func(*kafka.Generation) error) error {
+func (b *base) generations(ctx context.Context, id string, group *kafka.ConsumerGroup, fn func(*kafka.Generation) error) error {
 	closeGroup := context.AfterFunc(ctx, func() { group.Close() })
 	defer closeGroup()
 	defer group.Close()
@@ -192,7 +192,7 @@ func (b *base) generations(ctx context.Context, group *kafka.ConsumerGroup, fn f
 			return nil
 		}
 		if err != nil {
-			b.log.Warn("waiting: joining consumer group failed", "err", err, "backoff", backoff)
+			b.log.Warn("waiting: joining consumer group failed", "group", id, "err", err, "backoff", backoff)
 			if !sleep(ctx, backoff) {
 				return nil
 			}

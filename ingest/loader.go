@@ -45,7 +45,7 @@ func (r *sinkRole) run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	return r.generations(ctx, group, func(gen *kafka.Generation) error {
+	return r.generations(ctx, r.opts.SinkGroup(), group, func(gen *kafka.Generation) error {
 		return r.generation(ctx, flushCtx, gen)
 	})
 }

@@ -62,7 +62,7 @@ func (r *processorRole) run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	err = r.generations(ctx, group, func(gen *kafka.Generation) error {
+	err = r.generations(ctx, r.opts.Group, group, func(gen *kafka.Generation) error {
 		assigned := gen.Assignments[r.opts.processInput()]
 		owned := map[int32]bool{}
 		var wg sync.WaitGroup

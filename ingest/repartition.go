@@ -48,7 +48,7 @@ func (r *repartitionRole) run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	return r.generations(ctx, group, func(gen *kafka.Generation) error {
+	return r.generations(ctx, r.opts.RepartitionGroup(), group, func(gen *kafka.Generation) error {
 		assigned := gen.Assignments[r.opts.InputTopic]
 		chunks := make(chan fwdChunk, 2*len(assigned)+1)
 		owned := map[int32]bool{}
