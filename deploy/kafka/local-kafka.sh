@@ -375,8 +375,15 @@ EOF
 
 # A fresh KRaft cluster id: 16 random bytes, URL-safe base64 without padding
 # (the format of `kafka-storage.sh random-uuid`), without starting a JVM.
+# A leading '-' would read as an option to the storage tool's argument
+# parser, so draw again (Kafka's own random-uuid avoids it too).
 new_cluster_id() {
-    head -c 16 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=\n'
+    local id
+    while :; do
+        id=$(head -c 16 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=\n')
+        [[ $id == -* ]] || break
+    done
+    printf '%s\n' "$id"
 }
 
 # ----------------------------------------------------------------- commands
