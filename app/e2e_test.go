@@ -340,7 +340,14 @@ func testBroker(t *testing.T, partitions int) *broker {
 	b := &broker{}
 	if addrs := os.Getenv("KAFKA_BROKERS"); addrs != "" {
 		b.Addr = strings.Split(addrs, ",")[0]
-		b.prefix = fmt.Sprintf("%s-%d-", t.Name(), time.Now().UnixNano()%1e9)
+		// topic names allow [a-zA-Z0-9._-]: a subtest's "/" must go
+		name := strings.Map(func(r rune) rune {
+			if r == '.' || r == '_' || r == '-' || (r >= 'a' && r <= 'z') || (r >= 'A' && r <= 'Z') || (r >= '0' && r <= '9') {
+				return r
+			}
+			return '-'
+		}, t.Name())
+		b.prefix = fmt.Sprintf("%s-%d-", name, time.Now().UnixNano()%1e9)
 	} else {
 		eb, err := StartBroker(BrokerOptions{Listen: "127.0.0.1:0", Partitions: partitions, Topics: []string{}})
 		if err != nil {
