@@ -10,7 +10,6 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
-	"slices"
 	"sync/atomic"
 	"text/tabwriter"
 	"time"
@@ -336,14 +335,8 @@ func (p *progress) show(sent int64, st ingest.Stats, expected int64, elapsed tim
 		pct = 100 * float64(st.Messages) / float64(expected)
 	}
 	var alerts int64
-	for _, t := range slices.Sorted(func(yield func(processors.AlertType) bool) {
-		for k := range st.Alerts {
-			if !yield(k) {
-				return
-			}
-		}
-	}) {
-		alerts += st.Alerts[t]
+	for _, n := range st.Alerts {
+		alerts += n
 	}
 	line := fmt.Sprintf("produced %d  stored %d (%.0f%%)  %.0f msg/s  alerts %d  rejects %d",
 		sent, st.Messages, min(pct, 100), float64(st.Messages)/elapsed.Seconds(), alerts, st.Rejects)

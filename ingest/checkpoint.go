@@ -9,6 +9,7 @@ import (
 	"hash/crc32"
 	"io"
 	"strconv"
+	"strings"
 
 	"github.com/segmentio/kafka-go"
 )
@@ -46,6 +47,10 @@ type checkpoint struct {
 	chunks int
 	offset int64 // next input offset to process
 	state  []byte
+	// stale are chunk keys of other generations found on load: deletes
+	// that failed before (an owner that died, or lost its generation,
+	// mid-way). The next save deletes them with its predecessor's.
+	stale []string
 }
 
 func (c *checkpoints) close() error { return c.w.Close() }
@@ -118,6 +123,12 @@ func (c *checkpoints) load(ctx context.Context, part int32) (cp checkpoint, ok b
 		return cp, false, fmt.Errorf("%w: partition %d generation %d does not match its manifest", ErrCheckpointCorrupt, part, cp.gen)
 	}
 	cp.state = state
+	current := string(partitionKey(part, "c/"+strconv.FormatUint(cp.gen, 10)+"/"))
+	for k := range chunks {
+		if !strings.HasPrefix(k, current) {
+			cp.stale = append(cp.stale, k)
+		}
+	}
 	return cp, true, nil
 }
 
@@ -138,14 +149,22 @@ func (c *checkpoints) save(ctx context.Context, part int32, prev checkpoint, off
 	if err := c.w.WriteMessages(ctx, m); err != nil {
 		return prev, fmt.Errorf("writing checkpoint manifest: %w", err)
 	}
-	if prev.chunks > 0 {
-		tomb := make([]kafka.Message, prev.chunks)
-		for i := range tomb {
-			tomb[i] = kafka.Message{Key: []byte(chunkKey(part, prev.gen, i))}
-		}
+	var tomb []kafka.Message
+	for i := 0; i < prev.chunks; i++ {
+		tomb = append(tomb, kafka.Message{Key: []byte(chunkKey(part, prev.gen, i))})
+	}
+	for _, k := range prev.stale {
+		tomb = append(tomb, kafka.Message{Key: []byte(k)})
+	}
+	if len(tomb) > 0 {
 		if err := c.w.WriteMessages(ctx, tomb...); err != nil {
-			// only space is lost: the manifest names the new generation
-			c.log.Warn("deleting an old checkpoint failed", "partition", part, "err", err)
+			// only space is lost: the manifest names the new generation,
+			// and whoever loads this partition next deletes the leftovers
+			c.log.Debug("deleting an old checkpoint failed", "partition", part, "generation", prev.gen, "err", err)
+			cp.stale = append(cp.stale, prev.stale...)
+			for _, m := range tomb[:prev.chunks] {
+				cp.stale = append(cp.stale, string(m.Key))
+			}
 		}
 	}
 	return cp, nil

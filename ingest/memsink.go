@@ -2,6 +2,7 @@ package ingest
 
 import (
 	"context"
+	"maps"
 	"slices"
 	"sync"
 
@@ -95,9 +96,9 @@ func (m *MemorySink) Commit(ctx context.Context, b *Batch) (CommitResult, error)
 func (m *MemorySink) Offsets(ctx context.Context, topic string) (map[int32]int64, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	out := map[int32]int64{}
-	for p, o := range m.offsets[topic] {
-		out[p] = o
+	out := maps.Clone(m.offsets[topic])
+	if out == nil {
+		out = map[int32]int64{}
 	}
 	return out, nil
 }
@@ -106,22 +107,14 @@ func (m *MemorySink) Offsets(ctx context.Context, topic string) (map[int32]int64
 func (m *MemorySink) Shifts() map[string]processors.Shift {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	out := make(map[string]processors.Shift, len(m.shifts))
-	for k, v := range m.shifts {
-		out[k] = v
-	}
-	return out
+	return maps.Clone(m.shifts)
 }
 
 // Alerts returns the stored alerts by id.
 func (m *MemorySink) Alerts() map[string]processors.Alert {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	out := make(map[string]processors.Alert, len(m.alerts))
-	for k, v := range m.alerts {
-		out[k] = v
-	}
-	return out
+	return maps.Clone(m.alerts)
 }
 
 // Rejects returns the stored rejects.

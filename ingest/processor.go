@@ -129,6 +129,11 @@ func (r *processorRole) partition(ctx context.Context, gen *kafka.Generation, pa
 		}); err == nil {
 			dirty = false
 			lastSave = time.Now()
+		} else {
+			// not fatal: the next owner starts from the last checkpoint
+			// written and replays the input since
+			r.log.Warn("checkpoint not written", "partition", part, "next_offset", next,
+				"last_checkpoint_generation", cp.gen, "err", err)
 		}
 	}
 	defer func() {
