@@ -1,7 +1,9 @@
 package app
 
 import (
+	"context"
 	"errors"
+	"log/slog"
 	"fmt"
 	"net"
 	"strconv"
@@ -21,6 +23,8 @@ type BrokerOptions struct {
 	Topics []string
 	// DataDir persists the log across restarts; empty keeps it in memory.
 	DataDir string
+	// Logger receives the broker's notable events. Default slog.Default().
+	Logger *slog.Logger
 }
 
 // DefaultBrokerOptions returns the defaults.
@@ -49,6 +53,8 @@ func (o BrokerOptions) Validate() error {
 // Broker is a running embedded broker.
 type Broker struct {
 	cluster *kfake.Cluster
+	stop    context.CancelFunc
+	done    chan struct{}
 	// Addr is the bootstrap address clients use.
 	Addr string
 }
@@ -83,8 +89,23 @@ func StartBroker(o BrokerOptions) (*Broker, error) {
 		c.Close()
 		return nil, errors.New("embedded broker has no listener")
 	}
-	return &Broker{cluster: c, Addr: addrs[0]}, nil
+	log := o.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	ctx, stop := context.WithCancel(context.Background())
+	b := &Broker{cluster: c, Addr: addrs[0], stop: stop, done: make(chan struct{})}
+	r := newReaper(c, b.Addr, log)
+	go func() {
+		defer close(b.done)
+		r.run(ctx)
+	}()
+	return b, nil
 }
 
 // Close stops the broker.
-func (b *Broker) Close() { b.cluster.Close() }
+func (b *Broker) Close() {
+	b.stop()
+	<-b.done
+	b.cluster.Close()
+}
