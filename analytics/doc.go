@@ -14,6 +14,9 @@
 // full-width INSERT and dropped before COMMIT (see newLoader). Norms and
 // rejects are a few rows per batch, where a query Appender is cheaper.
 //
+// Over the tables, the file carries the views of the analytical model
+// (views.go; docs/analytics.md for analysts), created by read-write opens.
+//
 // Stored conventions: NaN is NULL; an absent section and an alert's empty
 // worker or event id are NULL; days are UTC dates; connections run with
 // TimeZone UTC so that ad-hoc date arithmetic agrees with the pipeline.

@@ -11,15 +11,19 @@ import (
 // stamped with a newer version was written by a newer release; opening it
 // read-write fails with ErrSchemaTooNew rather than risk writing rows in an
 // old shape.
-const SchemaVersion = 1
+//
+// Version 2 adds the views and the table macro of the analytical model
+// (views.go); its tables are version 1's.
+const SchemaVersion = 2
 
 // ErrSchemaTooNew is returned by Open for a file of a later schema version.
 var ErrSchemaTooNew = errors.New("analytics: database schema is newer than this program")
 
-// schemaDDL creates version 1. Every statement is idempotent so that Open
-// can run them all on every start. The table and column names are a public
-// contract (dashboards and `stakhanov query` users rely on them): add
-// columns, never rename.
+// schemaDDL creates the tables, the same in versions 1 and 2 (the views
+// of views.go, created after them, complete version 2). Every statement is
+// idempotent so that Open can run them all on every start. The table and
+// column names are a public contract (dashboards and `stakhanov query`
+// users rely on them): add columns, never rename.
 var schemaDDL = []string{
 	`CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)`,
 	`CREATE TABLE IF NOT EXISTS shifts (
@@ -134,10 +138,18 @@ func migrate(ctx context.Context, db *sql.DB) (err error) {
 			return fmt.Errorf("stamp schema version: %w", err)
 		}
 	case version.Int64 > SchemaVersion:
+		// Checked before the views: a newer release's definitions stay.
 		return fmt.Errorf("%w: file has version %d, this program writes %d",
 			ErrSchemaTooNew, version.Int64, SchemaVersion)
+	case version.Int64 < SchemaVersion:
+		// Version 1 lacks only the views, which createViews adds.
+		if _, err := conn.ExecContext(ctx, `UPDATE schema_version SET version = ?`, SchemaVersion); err != nil {
+			return fmt.Errorf("stamp schema version: %w", err)
+		}
 	}
-	// Older versions would be migrated here; version 1 is the first.
+	if err := createViews(ctx, conn); err != nil {
+		return err
+	}
 	_, err = conn.ExecContext(ctx, "COMMIT")
 	return err
 }
