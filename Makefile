@@ -4,7 +4,7 @@ GO ?= go
 
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: demo test deps build bench fuzz clean
+.PHONY: demo test deps build bench fuzz clean notebooks notebooks-html
 
 ## demo: build the binary and run the whole pipeline on the embedded broker
 demo: build
@@ -26,9 +26,27 @@ deps:
 # Central, cached outside the repository) on a port of its own.
 KAFKA_TEST_PORT ?= 19092
 
-## test: vet, the whole suite, the race detector on the pure-Go layers, and
-## the Kafka-facing tests again against real Apache Kafka
-test: deps
+# The analysts' notebooks run in a virtualenv cached outside the repository,
+# one per version of notebooks/requirements.txt (exact pins).
+PYTHON ?= python3
+NB_VENV := $(HOME)/.cache/stakhanov/venv-$(shell sha256sum notebooks/requirements.txt | cut -c1-12)
+NB_PYTHON := $(NB_VENV)/bin/python
+NB_HTML ?= build/notebooks
+
+$(NB_VENV)/.ok:
+	@echo "creating $(NB_VENV)"
+	@rm -rf $(NB_VENV)
+	@$(PYTHON) -m venv $(NB_VENV) 2>/dev/null || { \
+	  echo "installing python3-venv"; rm -rf $(NB_VENV); \
+	  $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq python3-venv >/dev/null; \
+	  $(PYTHON) -m venv $(NB_VENV); }
+	$(NB_PYTHON) -m pip install -q --disable-pip-version-check -r notebooks/requirements.txt
+	@touch $@
+
+## test: vet, the whole suite, the race detector on the pure-Go layers, the
+## Kafka-facing tests again against real Apache Kafka, and the notebooks
+test: export STAKHANOV_PYTHON ?= $(NB_PYTHON)
+test: deps $(NB_VENV)/.ok
 	$(GO) vet ./...
 	$(GO) test -count=1 ./...
 	$(GO) test -count=1 -race ./shift/... ./processors/... ./ingest/... ./simulator/...
@@ -38,6 +56,7 @@ test: deps
 	brokers=$$(deploy/kafka/local-kafka.sh up); \
 	echo "== against Apache Kafka $${KAFKA_VERSION:-(pinned)} at $$brokers"; \
 	KAFKA_BROKERS=$$brokers $(GO) test -count=1 ./ingest/... ./app/...
+	$(MAKE) --no-print-directory notebooks
 
 ## fuzz: each fuzz target for FUZZTIME (seed corpora are in the code and
 ## under testdata/fuzz; findings are written there too)
@@ -48,9 +67,22 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzLoadSnapshot$$' -fuzztime $(FUZZTIME) ./processors
 	$(GO) test -run '^$$' -fuzz '^FuzzDecodeResults$$' -fuzztime $(FUZZTIME) ./ingest
 
+## notebooks: every notebook under notebooks/ run top to bottom, assertions
+## and all, against a fresh demo database (in a temporary directory)
+notebooks: build $(NB_VENV)/.ok
+	$(NB_PYTHON) notebooks/run_notebooks.py --check-clean
+	@set -e; dir=$$(mktemp -d); trap 'rm -rf "$$dir"' EXIT; \
+	./bin/stakhanov demo --duckdb $$dir/demo.duckdb >$$dir/demo.log 2>&1 || { cat $$dir/demo.log; exit 1; }; \
+	$(NB_PYTHON) notebooks/run_notebooks.py --db $$dir/demo.duckdb $(NB_FLAGS)
+
+## notebooks-html: the same, and each executed notebook rendered to NB_HTML
+notebooks-html:
+	@$(MAKE) --no-print-directory notebooks NB_FLAGS='--html $(NB_HTML)'
+	@echo "HTML in $(NB_HTML)/"
+
 ## bench: the pipeline against the consumer ceiling, 1M events, embedded broker
 bench: build
 	./bin/stakhanov bench --events 1000000
 
 clean:
-	rm -rf bin
+	rm -rf bin build
