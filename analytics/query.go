@@ -3,19 +3,24 @@ package analytics
 import (
 	"bufio"
 	"context"
+	"database/sql"
+	"database/sql/driver"
 	"encoding/csv"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"math"
 	"math/big"
 	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
 
+	"github.com/apache/arrow-go/v18/arrow/ipc"
 	duckdb "github.com/duckdb/duckdb-go/v2"
 )
 
@@ -34,6 +39,12 @@ const (
 	// because the usual consumers (jq, a browser, a test) take one value;
 	// it is still written as the rows arrive. NULL, NaN and ±Inf are null.
 	FormatJSON = "json"
+	// FormatArrow is an Arrow IPC stream (the streaming format, media type
+	// application/vnd.apache.arrow.stream) in the Arrow types DuckDB gives
+	// its columns: for pyarrow, Polars or DuckDB itself, which then read
+	// typed columns instead of parsing text. An empty result is a stream
+	// with the schema and no batch.
+	FormatArrow = "arrow"
 )
 
 // TableWidthRows is how many rows FormatTable reads before it fixes the
@@ -41,14 +52,70 @@ const (
 const TableWidthRows = 1000
 
 // Formats lists the formats Query accepts.
-var Formats = []string{FormatTable, FormatCSV, FormatJSON}
+var Formats = []string{FormatTable, FormatCSV, FormatJSON, FormatArrow}
+
+// ErrUnknownFormat is wrapped by the error for a format not in Formats.
+var ErrUnknownFormat = errors.New("analytics: unknown output format")
+
+// CheckFormat reports whether format is one of Formats.
+func CheckFormat(format string) error {
+	if slices.Contains(Formats, format) {
+		return nil
+	}
+	return fmt.Errorf("%w %q (want one of %s)", ErrUnknownFormat, format, strings.Join(Formats, ", "))
+}
+
+// ContentType is the media type of a format's output.
+func ContentType(format string) string {
+	switch format {
+	case FormatCSV:
+		return "text/csv; charset=utf-8; header=present"
+	case FormatJSON:
+		return "application/json"
+	case FormatArrow:
+		return "application/vnd.apache.arrow.stream"
+	}
+	return "text/plain; charset=utf-8"
+}
 
 // Query runs one SQL statement and writes its result to w in format.
 // Times are RFC 3339 (UTC for TIMESTAMPTZ, since connections run in UTC),
 // dates YYYY-MM-DD; NULL is an empty cell in table and CSV, null in JSON.
 // BLOBs show printable ASCII as is and other bytes as \xNN, like DuckDB's
 // own CLI; LIST, STRUCT and MAP values are JSON.
+//
+// Query trusts its caller: on a store opened read-write the statement may
+// write. For SQL from elsewhere use QueryReadOnly.
 func (s *Store) Query(ctx context.Context, query string, w io.Writer, format string) error {
+	if err := CheckFormat(format); err != nil {
+		return fmt.Errorf("analytics: query: %w", err)
+	}
+	conn, err := s.handle().Conn(ctx)
+	if err != nil {
+		return fmt.Errorf("analytics: query: %w", err)
+	}
+	defer conn.Close()
+	if err := writeResult(ctx, conn, query, w, format); err != nil {
+		return fmt.Errorf("analytics: query: %w", err)
+	}
+	return nil
+}
+
+// handle is the current database handle. It is read under the commit lock
+// because a commit that met a fatal error replaces it (see reopen); the
+// wait is at most the commit in hand.
+func (s *Store) handle() *sql.DB {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.db
+}
+
+// writeResult runs query on conn and writes its result to w in format,
+// which the caller has checked.
+func writeResult(ctx context.Context, conn *sql.Conn, query string, w io.Writer, format string) error {
+	if format == FormatArrow {
+		return writeArrow(ctx, conn, query, w)
+	}
 	var out resultWriter
 	bw := bufio.NewWriter(w)
 	switch format {
@@ -58,21 +125,43 @@ func (s *Store) Query(ctx context.Context, query string, w io.Writer, format str
 		out = &csvWriter{w: csv.NewWriter(bw)}
 	case FormatJSON:
 		out = &jsonWriter{w: bw}
-	default:
-		return fmt.Errorf("analytics: query: unknown format %q (want one of %s)",
-			format, strings.Join(Formats, ", "))
 	}
-	if err := s.query(ctx, query, out); err != nil {
-		return fmt.Errorf("analytics: query: %w", err)
+	if err := queryRows(ctx, conn, query, out); err != nil {
+		return err
 	}
-	if err := bw.Flush(); err != nil {
-		return fmt.Errorf("analytics: query: %w", err)
-	}
-	return nil
+	return bw.Flush()
 }
 
-func (s *Store) query(ctx context.Context, query string, out resultWriter) error {
-	rows, err := s.db.QueryContext(ctx, query)
+// writeArrow streams the result through DuckDB's Arrow interface, batch by
+// batch, so that a large result is never held whole.
+func writeArrow(ctx context.Context, conn *sql.Conn, query string, w io.Writer) error {
+	return conn.Raw(func(dc any) error {
+		a, err := duckdb.NewArrowFromConn(dc.(driver.Conn))
+		if err != nil {
+			return err
+		}
+		rr, err := a.QueryContext(ctx, query)
+		if err != nil {
+			return err
+		}
+		defer rr.Release()
+		iw := ipc.NewWriter(w, ipc.WithSchema(rr.Schema()))
+		for rr.Next() {
+			if err := iw.Write(rr.RecordBatch()); err != nil {
+				return errors.Join(err, iw.Close())
+			}
+		}
+		if err := rr.Err(); err != nil {
+			// No end-of-stream marker: a reader sees a truncated stream,
+			// not a complete-looking short result.
+			return err
+		}
+		return iw.Close()
+	})
+}
+
+func queryRows(ctx context.Context, conn *sql.Conn, query string, out resultWriter) error {
+	rows, err := conn.QueryContext(ctx, query)
 	if err != nil {
 		return err
 	}

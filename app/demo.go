@@ -29,6 +29,11 @@ type DemoOptions struct {
 	Simulation simulator.Config
 	// Partitions of the input topic. Default 8.
 	Partitions int
+	// QueryAddr serves read-only SQL over the file while the demo runs, as
+	// the run command does (LiveOptions.QueryAddr); POST /v1/snapshot
+	// writes to <DuckDB>.snapshot. Default "127.0.0.1:0"; "off" or ""
+	// serves none.
+	QueryAddr string
 	// Out receives the summary, Progress the running progress line (nil
 	// for none).
 	Out, Progress io.Writer
@@ -37,7 +42,8 @@ type DemoOptions struct {
 
 // DefaultDemoOptions returns the defaults.
 func DefaultDemoOptions() DemoOptions {
-	return DemoOptions{DuckDB: "stakhanov.duckdb", Simulation: simulator.DefaultConfig(), Partitions: 8, Out: os.Stdout, Progress: os.Stderr}
+	return DemoOptions{DuckDB: "stakhanov.duckdb", Simulation: simulator.DefaultConfig(), Partitions: 8,
+		QueryAddr: DefaultQueryAddr, Out: os.Stdout, Progress: os.Stderr}
 }
 
 // DemoResult is what the demo did, for its summary and for tests.
@@ -99,11 +105,27 @@ func Demo(ctx context.Context, o DemoOptions) (*DemoResult, error) {
 		store.Close()
 		return nil, err
 	}
+	lo := DefaultLiveOptions()
+	lo.QueryAddr, lo.SnapshotInterval = o.QueryAddr, 0
+	lv, err := startLive(ctx, lo, o.DuckDB, store, log)
+	if err != nil {
+		store.Close()
+		return nil, err
+	}
+	// closeStore ends the endpoint's queries before the file closes.
+	closeStore := func() error {
+		lv.stop()
+		return store.Close()
+	}
+	if lv.URL != "" && o.Progress != nil {
+		fmt.Fprintf(o.Progress, "while the demo runs, read it with: stakhanov query --duckdb %s \"SELECT count(*) FROM shifts\" (endpoint %s)\n",
+			o.DuckDB, lv.URL)
+	}
 	iopts := ingest.DefaultOptions(broker.Addr)
 	iopts.Logger = log
 	p, err := ingest.New(iopts, store)
 	if err != nil {
-		store.Close()
+		closeStore()
 		return nil, err
 	}
 
@@ -130,7 +152,7 @@ wait:
 			if err != nil {
 				stop()
 				<-ran
-				store.Close()
+				closeStore()
 				return nil, err
 			}
 			producing = false
@@ -155,7 +177,7 @@ wait:
 	}
 	prog.done()
 	res := &DemoResult{DuckDB: o.DuckDB, Simulation: o.Simulation, Stats: p.Stats(), Truth: sim.Truth(), Elapsed: time.Since(start)}
-	if err := store.Close(); err != nil && runErr == nil {
+	if err := closeStore(); err != nil && runErr == nil {
 		runErr = err
 	}
 	if runErr != nil {

@@ -2,24 +2,298 @@ package app
 
 import (
 	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
 	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"strings"
+	"time"
 
 	"github.com/stakhanov/stakhanov/analytics"
 )
 
-// Query runs SQL over a DuckDB file no other process holds, read-only, and
-// writes the result as table, csv or json.
+// Query runs SQL over the DuckDB file at path, read-only, and writes the
+// result as table, csv, json or arrow (an Arrow IPC stream). A file that
+// no process holds is opened read-only, as ever. A file a running
+// pipeline holds (its endpoint file answers, or DuckDB refuses the file
+// as locked) is queried through that pipeline's endpoint instead.
 func Query(ctx context.Context, path, sql, format string, w io.Writer) error {
+	if err := analytics.CheckFormat(format); err != nil {
+		return err
+	}
+	if u, ok := LiveEndpoint(ctx, path); ok {
+		return QueryEndpoint(ctx, u, sql, format, w)
+	}
 	store, err := openReadOnly(ctx, path)
 	if err != nil {
-		return err
+		return heldError(ctx, path, err, func(u string) error { return QueryEndpoint(ctx, u, sql, format, w) })
 	}
 	defer store.Close()
 	return store.Query(ctx, sql, w, format)
 }
 
+// heldError turns DuckDB's lock error into a use of the holder's endpoint
+// when one answers by now (a pipeline that has just started), and into
+// advice when none does.
+func heldError(ctx context.Context, path string, err error, viaEndpoint func(url string) error) error {
+	if !analytics.IsLocked(err) {
+		return err
+	}
+	if u, ok := LiveEndpoint(ctx, path); ok {
+		return viaEndpoint(u)
+	}
+	return fmt.Errorf("%w\nanother process holds %s and no query endpoint answers for it (%s): "+
+		"run the pipeline with its default --query-addr, or pass --endpoint URL", err, path, EndpointFile(path))
+}
+
+// openReadOnly opens the file at path read-only: DuckDB then lets other
+// read-only processes in, and Query cannot write.
 func openReadOnly(ctx context.Context, path string) (*analytics.Store, error) {
 	o := analytics.DefaultOptions(path)
 	o.ReadOnly = true
 	return analytics.Open(ctx, o)
+}
+
+// LiveEndpoint returns the URL of the endpoint serving the DuckDB file at
+// path, if its endpoint file names one that answers /healthz for that
+// file. A stale endpoint file (a pipeline killed) answers nothing.
+func LiveEndpoint(ctx context.Context, path string) (string, bool) {
+	b, err := os.ReadFile(EndpointFile(path))
+	if err != nil {
+		return "", false
+	}
+	u := strings.TrimSpace(string(b))
+	if u == "" {
+		return "", false
+	}
+	served, err := health(ctx, u)
+	if err != nil {
+		return "", false
+	}
+	// A port reused by another pipeline serves another file.
+	if served != "" && !sameFile(served, path) {
+		return "", false
+	}
+	return u, true
+}
+
+// health asks an endpoint for /healthz and returns the file it serves.
+func health(ctx context.Context, base string) (served string, err error) {
+	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimRight(base, "/")+"/healthz", nil)
+	if err != nil {
+		return "", err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return "", err
+	}
+	defer resp.Body.Close()
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<10))
+	if resp.StatusCode != http.StatusOK {
+		return "", fmt.Errorf("%s/healthz: HTTP %d", base, resp.StatusCode)
+	}
+	return resp.Header.Get(analytics.HeaderDuckDB), nil
+}
+
+func sameFile(a, b string) bool {
+	fa, err := os.Stat(a)
+	if err != nil {
+		return false
+	}
+	fb, err := os.Stat(b)
+	return err == nil && os.SameFile(fa, fb)
+}
+
+// QueryEndpoint sends SQL to the query endpoint at base (http://host:port)
+// and copies the result, in format, to w. Errors wrap the endpoint's
+// sentinel: analytics.ErrNotReadOnly (HTTP 403), analytics.ErrBadSQL (400),
+// analytics.ErrBusy (503), context.DeadlineExceeded (504).
+func QueryEndpoint(ctx context.Context, base, sql, format string, w io.Writer) error {
+	u := strings.TrimRight(base, "/") + "/v1/query?format=" + url.QueryEscape(format)
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u, strings.NewReader(sql))
+	if err != nil {
+		return fmt.Errorf("query endpoint: %w", err)
+	}
+	req.Header.Set("Content-Type", "application/sql")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return fmt.Errorf("query endpoint: %w", err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return endpointError(base, resp)
+	}
+	if _, err := io.Copy(w, resp.Body); err != nil {
+		// The endpoint breaks off a result that failed half-way.
+		return fmt.Errorf("query endpoint %s: result cut short: %w", base, err)
+	}
+	return nil
+}
+
+// EndpointError is an endpoint's refusal, with the sentinel of its status.
+type EndpointError struct {
+	URL           string
+	Status        int
+	Message       string
+	StatementType string
+	sentinel      error
+}
+
+func (e *EndpointError) Error() string {
+	return fmt.Sprintf("endpoint %s: %s (HTTP %d)", e.URL, e.Message, e.Status)
+}
+
+func (e *EndpointError) Unwrap() error { return e.sentinel }
+
+func endpointError(base string, resp *http.Response) error {
+	var body analytics.ErrorBody
+	b, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	if json.Unmarshal(b, &body) != nil || body.Error == "" {
+		body.Error = strings.TrimSpace(string(b))
+		if body.Error == "" {
+			body.Error = http.StatusText(resp.StatusCode)
+		}
+	}
+	e := &EndpointError{URL: base, Status: resp.StatusCode, Message: body.Error, StatementType: body.StatementType}
+	switch resp.StatusCode {
+	case http.StatusForbidden:
+		e.sentinel = analytics.ErrNotReadOnly
+	case http.StatusBadRequest:
+		e.sentinel = analytics.ErrBadSQL
+	case http.StatusServiceUnavailable:
+		e.sentinel = analytics.ErrBusy
+	case http.StatusGatewayTimeout:
+		e.sentinel = context.DeadlineExceeded
+	}
+	return e
+}
+
+// RequestSnapshot asks the endpoint at base for a snapshot into its
+// snapshot directory and returns where it is.
+func RequestSnapshot(ctx context.Context, base string) (*analytics.SnapshotResult, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, strings.TrimRight(base, "/")+"/v1/snapshot", nil)
+	if err != nil {
+		return nil, fmt.Errorf("snapshot: %w", err)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("snapshot: %w", err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return nil, endpointError(base, resp)
+	}
+	var res analytics.SnapshotResult
+	if err := json.NewDecoder(resp.Body).Decode(&res); err != nil {
+		return nil, fmt.Errorf("snapshot: reading the answer of %s: %w", base, err)
+	}
+	return &res, nil
+}
+
+// SnapshotOptions say which file to snapshot and where.
+type SnapshotOptions struct {
+	// DuckDB is the file. Default "stakhanov.duckdb".
+	DuckDB string
+	// Endpoint is the URL of the endpoint of the process that holds the
+	// file. Default: the one its endpoint file names.
+	Endpoint string
+	// Dir receives a snapshot taken here, of a file no process holds.
+	// Default <DuckDB>.snapshot. A pipeline writes into its own directory.
+	Dir string
+}
+
+// Snapshot takes a snapshot of the file: through the endpoint of the
+// pipeline that holds it, or, if none does, from the file directly.
+func Snapshot(ctx context.Context, o SnapshotOptions) (*analytics.SnapshotResult, error) {
+	if o.DuckDB == "" {
+		o.DuckDB = "stakhanov.duckdb"
+	}
+	if u, ok := endpointFor(ctx, o.Endpoint, o.DuckDB); ok {
+		return RequestSnapshot(ctx, u)
+	}
+	store, err := openReadOnly(ctx, o.DuckDB)
+	if err != nil {
+		var res *analytics.SnapshotResult
+		err = heldError(ctx, o.DuckDB, err, func(u string) (err error) {
+			res, err = RequestSnapshot(ctx, u)
+			return err
+		})
+		return res, err
+	}
+	defer store.Close()
+	dir := o.Dir
+	if dir == "" {
+		dir = DefaultSnapshotDir(o.DuckDB)
+	}
+	return store.Snapshot(ctx, dir)
+}
+
+// endpointFor is the explicit endpoint, or the live one of path.
+func endpointFor(ctx context.Context, explicit, path string) (string, bool) {
+	if explicit != "" {
+		return explicit, true
+	}
+	return LiveEndpoint(ctx, path)
+}
+
+// ExportOptions say what to export where.
+type ExportOptions struct {
+	// DuckDB is the file. Default "stakhanov.duckdb".
+	DuckDB string
+	// Endpoint: as in SnapshotOptions.
+	Endpoint string
+	// Out is the directory to write, missing or empty. Required.
+	Out string
+}
+
+// Export writes the Parquet export (analytics.ExportParquet) of the file
+// to o.Out. A file no process holds is read directly; for a file a
+// pipeline holds, the pipeline takes a snapshot and the export is read
+// from that, which no process holds. It returns the result and the file
+// it read.
+func Export(ctx context.Context, o ExportOptions) (res *analytics.SnapshotResult, from string, err error) {
+	if o.DuckDB == "" {
+		o.DuckDB = "stakhanov.duckdb"
+	}
+	if o.Out == "" {
+		return nil, "", errors.New("export: no output directory")
+	}
+	viaSnapshot := func(u string) error {
+		snap, err := RequestSnapshot(ctx, u)
+		if err != nil {
+			return err
+		}
+		if _, err := os.Stat(snap.Path); err != nil {
+			return fmt.Errorf("export: the snapshot %s of %s is not readable here: %w", snap.Path, u, err)
+		}
+		from = snap.Path
+		res, err = exportFile(ctx, snap.Path, o.Out)
+		return err
+	}
+	if u, ok := endpointFor(ctx, o.Endpoint, o.DuckDB); ok {
+		err = viaSnapshot(u)
+		return res, from, err
+	}
+	store, err := openReadOnly(ctx, o.DuckDB)
+	if err != nil {
+		err = heldError(ctx, o.DuckDB, err, viaSnapshot)
+		return res, from, err
+	}
+	defer store.Close()
+	res, err = analytics.ExportParquet(ctx, store.DB(), o.Out)
+	return res, o.DuckDB, err
+}
+
+func exportFile(ctx context.Context, path, out string) (*analytics.SnapshotResult, error) {
+	store, err := openReadOnly(ctx, path)
+	if err != nil {
+		return nil, err
+	}
+	defer store.Close()
+	return analytics.ExportParquet(ctx, store.DB(), out)
 }

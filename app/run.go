@@ -11,23 +11,42 @@ import (
 	"github.com/stakhanov/stakhanov/ingest"
 )
 
-// RunOptions configure the long-running pipeline.
+// RunOptions configure the long-running pipeline. Start from
+// DefaultRunOptions.
 type RunOptions struct {
 	Ingest ingest.Options
 	DuckDB analytics.Options
 	// ReportEvery logs a progress line at this interval. Default 30 s; 0
 	// turns it off.
 	ReportEvery time.Duration
+	// Live configures reading the DuckDB file while the pipeline holds it
+	// (sink role only): the read-only SQL endpoint (Live.QueryAddr, default
+	// 127.0.0.1:0, "off" for none) and snapshots (Live.SnapshotDir, default
+	// <DuckDB file>.snapshot; Live.SnapshotInterval, default 15 min, 0 for
+	// none). Its zero value serves nothing and takes no snapshots.
+	Live LiveOptions
 
 	started func(*ingest.Pipeline) // tests watch the pipeline through this
 }
 
-// Validate checks both layers' options.
+// DefaultRunOptions returns the documented defaults for the given brokers,
+// writing stakhanov.duckdb.
+func DefaultRunOptions(brokers ...string) RunOptions {
+	return RunOptions{
+		Ingest:      ingest.DefaultOptions(brokers...),
+		DuckDB:      analytics.DefaultOptions("stakhanov.duckdb"),
+		ReportEvery: 30 * time.Second,
+		Live:        DefaultLiveOptions(),
+	}
+}
+
+// Validate checks every layer's options; DuckDB and Live only matter to
+// the sink role.
 func (o RunOptions) Validate() error {
 	if o.Ingest.Roles&ingest.RoleSink == 0 {
 		return o.Ingest.Validate()
 	}
-	return errors.Join(o.Ingest.Validate(), o.DuckDB.Validate())
+	return errors.Join(o.Ingest.Validate(), o.DuckDB.Validate(), o.Live.Validate())
 }
 
 // Run opens the DuckDB file and runs the pipeline until ctx ends, then
@@ -65,8 +84,17 @@ func Run(ctx context.Context, o RunOptions) (ingest.Stats, error) {
 		}
 		sink = store
 	}
+	var lv *live
+	if store != nil {
+		var err error
+		if lv, err = startLive(ctx, o.Live, o.DuckDB.Path, store, log); err != nil {
+			store.Close()
+			return ingest.Stats{}, err
+		}
+	}
 	p, err := ingest.New(o.Ingest, sink)
 	if err != nil {
+		lv.stop()
 		if store != nil {
 			store.Close()
 		}
@@ -84,6 +112,9 @@ func Run(ctx context.Context, o RunOptions) (ingest.Stats, error) {
 	runErr := p.Run(ctx)
 	close(stopReport)
 	st := p.Stats()
+	// Readers go before the file closes; they were served through the
+	// final flush.
+	lv.stop()
 	if store != nil {
 		if err := store.Close(); err != nil && runErr == nil {
 			runErr = fmt.Errorf("closing %s: %w", o.DuckDB.Path, err)

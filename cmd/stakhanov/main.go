@@ -5,6 +5,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -29,9 +30,13 @@ Usage:
   stakhanov run      --brokers HOST:PORT[,…] [flags]  the long-running pipeline against any Kafka (--role process|sink|all)
   stakhanov broker   [--listen 127.0.0.1:9092]       an embedded Kafka-protocol broker for development
   stakhanov simulate --brokers HOST:PORT[,…]         produce simulated plants' shift events
-  stakhanov query    [--duckdb FILE] [--format table|csv|json] SQL
+  stakhanov query    [--duckdb FILE] [--format table|csv|json|arrow] [--endpoint URL] SQL
+  stakhanov snapshot [--duckdb FILE] [--endpoint URL] a consistent copy (DuckDB file + Parquet) that nobody holds
+  stakhanov export   [--duckdb FILE] --out DIR       the tables as Parquet, partitioned by industry, plant and month
   stakhanov bench    [--events N] [--brokers …] [--json]
 
+query, snapshot and export work while a pipeline holds the file: they go
+through the read-only endpoint it serves (see docs/live-reading.md).
 Run "stakhanov COMMAND -h" for a command's flags.
 `
 
@@ -54,6 +59,10 @@ func main() {
 		err = simulate(ctx, args)
 	case "query":
 		err = query(ctx, args)
+	case "snapshot":
+		err = snapshot(ctx, args)
+	case "export":
+		err = export(ctx, args)
 	case "bench":
 		err = bench(ctx, args)
 	case "-h", "--help", "help":
@@ -71,10 +80,14 @@ func main() {
 	}
 }
 
-func newFlags(name, synopsis string) *flag.FlagSet {
+func newFlags(name, synopsis string, about ...string) *flag.FlagSet {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.Usage = func() {
-		fmt.Fprintf(fs.Output(), "Usage: stakhanov %s\n\nFlags:\n", synopsis)
+		fmt.Fprintf(fs.Output(), "Usage: stakhanov %s\n\n", synopsis)
+		for _, a := range about {
+			fmt.Fprintf(fs.Output(), "%s\n\n", a)
+		}
+		fmt.Fprintf(fs.Output(), "Flags:\n")
 		fs.PrintDefaults()
 	}
 	return fs
@@ -115,6 +128,7 @@ func demo(ctx context.Context, args []string) error {
 	fs.IntVar(&o.Simulation.Plants, "plants", o.Simulation.Plants, "simulated plants")
 	fs.IntVar(&o.Simulation.Days, "days", o.Simulation.Days, "simulated days")
 	fs.IntVar(&o.Partitions, "partitions", o.Partitions, "input topic partitions")
+	fs.StringVar(&o.QueryAddr, "query-addr", o.QueryAddr, "serve read-only SQL over the file while the demo runs, on this host:port (\"off\": none)")
 	// the progress line has the terminal: only problems are logged
 	logger := logFlags(fs, "warn")
 	if err := fs.Parse(args); err != nil {
@@ -126,11 +140,25 @@ func demo(ctx context.Context, args []string) error {
 }
 
 func run(ctx context.Context, args []string) error {
-	fs := newFlags("run", "run --brokers HOST:PORT[,…] [flags]")
-	io := ingest.DefaultOptions()
+	fs := newFlags("run", "run --brokers HOST:PORT[,…] [flags]",
+		`While the sink (--role sink or all) holds the DuckDB file, no other process can open it.
+Analysts read it through the read-only SQL endpoint this process serves (--query-addr;
+its URL is written to FILE.endpoint, which "stakhanov query|snapshot|export" find by
+themselves) and through snapshots in --snapshot-dir, taken every --snapshot-interval
+and on request (POST /v1/snapshot, "stakhanov snapshot"). See docs/live-reading.md.`)
+	ro := app.DefaultRunOptions()
+	io := ro.Ingest
 	po := &io.Processor
+	lo := &ro.Live
 	brokers := fs.String("brokers", "", "Kafka bootstrap brokers, comma-separated (required)")
-	duck := fs.String("duckdb", "stakhanov.duckdb", "DuckDB file to write")
+	duck := fs.String("duckdb", ro.DuckDB.Path, "DuckDB file to write")
+	fs.StringVar(&lo.QueryAddr, "query-addr", lo.QueryAddr,
+		"host:port of the read-only SQL endpoint (port 0: a free one, written to FILE.endpoint); \"off\": none. "+
+			"Any address but loopback is served only when given here, with a warning: the endpoint has no authentication")
+	fs.DurationVar(&lo.QueryTimeout, "query-timeout", lo.QueryTimeout, "longest run of one endpoint query")
+	fs.IntVar(&lo.QueryMaxConcurrent, "query-max-concurrent", lo.QueryMaxConcurrent, "endpoint queries and snapshots at once; more get HTTP 503")
+	fs.StringVar(&lo.SnapshotDir, "snapshot-dir", "", "directory of snapshots, periodic and requested (default FILE.snapshot beside the DuckDB file)")
+	fs.DurationVar(&lo.SnapshotInterval, "snapshot-interval", lo.SnapshotInterval, "how often the sink takes a snapshot (0: only on request)")
 	fs.StringVar(&io.Group, "group", io.Group, "consumer group")
 	fs.StringVar(&io.InputTopic, "input", io.InputTopic, "input topic of shift events")
 	fs.StringVar(&io.AlertsTopic, "alerts", io.AlertsTopic, "alerts topic (created if missing)")
@@ -152,7 +180,7 @@ func run(ctx context.Context, args []string) error {
 	fs.Float64Var(&po.CommonPaceShare, "common-pace-share", po.CommonPaceShare, "share of workers at the common level for common_pace")
 	threads := fs.Int("duckdb-threads", analytics.DefaultThreads, "DuckDB worker threads")
 	mem := fs.String("duckdb-memory-limit", analytics.DefaultMemoryLimit, "DuckDB memory limit")
-	report := fs.Duration("report-every", 30*time.Second, "interval of progress log lines (0: none)")
+	report := fs.Duration("report-every", ro.ReportEvery, "interval of progress log lines (0: none)")
 	logger := logFlags(fs, "info")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -165,7 +193,8 @@ func run(ctx context.Context, args []string) error {
 	}
 	d := analytics.DefaultOptions(*duck)
 	d.Threads, d.MemoryLimit = *threads, *mem
-	_, err = app.Run(ctx, app.RunOptions{Ingest: io, DuckDB: d, ReportEvery: *report})
+	ro.Ingest, ro.DuckDB, ro.ReportEvery = io, d, *report
+	_, err = app.Run(ctx, ro)
 	return err
 }
 
@@ -225,9 +254,15 @@ func simulate(ctx context.Context, args []string) error {
 }
 
 func query(ctx context.Context, args []string) error {
-	fs := newFlags("query", "query [--duckdb FILE] [--format table|csv|json] SQL")
+	fs := newFlags("query", "query [--duckdb FILE] [--format table|csv|json|arrow] [--endpoint URL] SQL",
+		`Runs one SQL statement over the DuckDB file, read-only. A file no process holds is opened
+directly. A file a running pipeline holds is queried through the endpoint that pipeline
+serves (found through FILE.endpoint, or given with --endpoint); it answers one SELECT
+(or DESCRIBE, SHOW, SUMMARIZE, EXPLAIN) per request and refuses anything that writes.
+--format arrow writes an Arrow IPC stream: redirect it to a file or a pipe.`)
 	duck := fs.String("duckdb", "stakhanov.duckdb", "DuckDB file to read")
-	format := fs.String("format", "table", "output format: table, csv or json")
+	format := fs.String("format", analytics.FormatTable, "output format: "+strings.Join(analytics.Formats, ", "))
+	endpoint := fs.String("endpoint", "", "query this endpoint (http://host:port) instead of finding one for --duckdb")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -236,5 +271,83 @@ func query(ctx context.Context, args []string) error {
 		fs.Usage()
 		return errors.New("no SQL given")
 	}
+	if *format == analytics.FormatArrow && isTerminal(os.Stdout) {
+		return errors.New("--format arrow writes binary: redirect standard output to a file or a pipe")
+	}
+	if *endpoint != "" {
+		if err := analytics.CheckFormat(*format); err != nil {
+			return err
+		}
+		return app.QueryEndpoint(ctx, *endpoint, sql, *format, os.Stdout)
+	}
 	return app.Query(ctx, *duck, sql, *format, os.Stdout)
+}
+
+func isTerminal(f *os.File) bool {
+	fi, err := f.Stat()
+	return err == nil && fi.Mode()&os.ModeCharDevice != 0
+}
+
+func snapshot(ctx context.Context, args []string) error {
+	fs := newFlags("snapshot", "snapshot [--duckdb FILE] [--endpoint URL] [--dir DIR] [--json]",
+		`Takes a consistent snapshot of the DuckDB file and prints where it is: a copy of the
+database (DIR/stakhanov-snapshot.duckdb) and a Parquet export (DIR/parquet), from one
+transaction, that any process may open. When a running pipeline holds the file, the
+pipeline takes it, into its own --snapshot-dir; otherwise it is taken here, into --dir.`)
+	o := app.SnapshotOptions{}
+	fs.StringVar(&o.DuckDB, "duckdb", "stakhanov.duckdb", "DuckDB file to snapshot")
+	fs.StringVar(&o.Endpoint, "endpoint", "", "ask this endpoint (http://host:port) instead of finding one for --duckdb")
+	fs.StringVar(&o.Dir, "dir", "", "directory for a snapshot taken here, of a file no process holds (default FILE.snapshot)")
+	asJSON := fs.Bool("json", false, "print the result as JSON")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	res, err := app.Snapshot(ctx, o)
+	if err != nil {
+		return err
+	}
+	if *asJSON {
+		enc := json.NewEncoder(os.Stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(res)
+	}
+	fmt.Printf("snapshot: %s\nparquet:  %s\ntook %s; rows: %s\n", res.Path, res.ParquetDir,
+		time.Duration(res.TookMS)*time.Millisecond, rowCounts(res.Tables))
+	return nil
+}
+
+func export(ctx context.Context, args []string) error {
+	fs := newFlags("export", "export [--duckdb FILE] [--endpoint URL] --out DIR",
+		`Writes the tables shifts, alerts, norms and rejects as Parquet under DIR (missing or
+empty): DIR/<table>/industry=…/plant_id=…/month=YYYY-MM/*.parquet, rejects in one file.
+A file no process holds is read directly; for a file a running pipeline holds, the
+pipeline takes a snapshot and the export is read from it.`)
+	o := app.ExportOptions{}
+	fs.StringVar(&o.DuckDB, "duckdb", "stakhanov.duckdb", "DuckDB file to export")
+	fs.StringVar(&o.Endpoint, "endpoint", "", "ask this endpoint (http://host:port) for the snapshot instead of finding one for --duckdb")
+	fs.StringVar(&o.Out, "out", "", "directory to write (required; missing or empty)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if o.Out == "" {
+		fs.Usage()
+		return errors.New("no --out directory given")
+	}
+	res, from, err := app.Export(ctx, o)
+	if err != nil {
+		return err
+	}
+	fmt.Printf("exported %s to %s in %s (read from %s)\n", rowCounts(res.Tables), res.ParquetDir,
+		time.Duration(res.TookMS)*time.Millisecond, from)
+	return nil
+}
+
+func rowCounts(tables map[string]int64) string {
+	var parts []string
+	for _, t := range analytics.ExportTables {
+		if n, ok := tables[t]; ok {
+			parts = append(parts, fmt.Sprintf("%s %d", t, n))
+		}
+	}
+	return strings.Join(parts, ", ")
 }

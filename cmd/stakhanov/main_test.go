@@ -4,10 +4,13 @@ import (
 	"context"
 	"errors"
 	"flag"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/apache/arrow-go/v18/arrow/ipc"
 )
 
 // capture runs f with os.Stdout redirected and returns what it printed.
@@ -64,6 +67,111 @@ func TestDemoThenQuery(t *testing.T) {
 	}
 	if _, err := capture(t, func() error { return query(ctx, []string{"--duckdb", db}) }); err == nil {
 		t.Error("query without SQL accepted")
+	}
+
+	// the file is free: arrow, snapshot and export read it directly
+	out, err = capture(t, func() error {
+		return query(ctx, []string{"--duckdb", db, "--format", "arrow", "SELECT plant_id, count(*) AS n FROM shifts GROUP BY ALL"})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := ipc.NewReader(strings.NewReader(out))
+	if err != nil {
+		t.Fatalf("--format arrow: %v", err)
+	}
+	var rows int64
+	for r.Next() {
+		rows += r.RecordBatch().NumRows()
+	}
+	if r.Err() != nil || r.Schema().NumFields() != 2 || rows != 8 {
+		t.Errorf("--format arrow: %d rows, schema %s, %v", rows, r.Schema(), r.Err())
+	}
+	r.Release()
+	snapDir := filepath.Join(t.TempDir(), "snap")
+	out, err = capture(t, func() error { return snapshot(ctx, []string{"--duckdb", db, "--dir", snapDir}) })
+	if err != nil || !strings.Contains(out, "snapshot: "+filepath.Join(snapDir, "stakhanov-snapshot.duckdb")) ||
+		!strings.Contains(out, "rows: shifts ") {
+		t.Errorf("snapshot: %v\n%s", err, out)
+	}
+	exportDir := filepath.Join(t.TempDir(), "export")
+	out, err = capture(t, func() error { return export(ctx, []string{"--duckdb", db, "--out", exportDir}) })
+	if err != nil || !strings.Contains(out, "exported shifts ") {
+		t.Errorf("export: %v\n%s", err, out)
+	}
+	if m, _ := filepath.Glob(filepath.Join(exportDir, "shifts", "industry=*", "plant_id=*", "month=*", "*.parquet")); len(m) == 0 {
+		t.Error("export wrote no shifts partition")
+	}
+	if _, err := capture(t, func() error { return export(ctx, []string{"--duckdb", db, "--out", exportDir}) }); err == nil {
+		t.Error("export over a full directory accepted")
+	}
+	if _, err := capture(t, func() error { return export(ctx, []string{"--duckdb", db}) }); err == nil {
+		t.Error("export without --out accepted")
+	}
+}
+
+// captureStderr runs f with os.Stderr redirected, for help texts.
+func captureStderr(t *testing.T, f func() error) (string, error) {
+	t.Helper()
+	old := os.Stdout
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	oldErr := os.Stderr
+	os.Stderr = w
+	done := make(chan string)
+	go func() {
+		b, _ := io.ReadAll(r)
+		done <- string(b)
+	}()
+	ferr := f()
+	w.Close()
+	os.Stderr, os.Stdout = oldErr, old
+	return <-done, ferr
+}
+
+func TestLiveReadingFlags(t *testing.T) {
+	ctx := context.Background()
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--brokers", "127.0.0.1:1", "--query-addr", "bogus"}, "query address"},
+		{[]string{"--brokers", "127.0.0.1:1", "--query-timeout", "0s"}, "query timeout"},
+		{[]string{"--brokers", "127.0.0.1:1", "--query-max-concurrent", "0"}, "max concurrent"},
+		{[]string{"--brokers", "127.0.0.1:1", "--snapshot-interval", "-1m"}, "snapshot interval"},
+	} {
+		if err := run(ctx, c.args); err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("run %v: %v, want %q", c.args, err, c.want)
+		}
+	}
+	for cmd, wants := range map[string][]string{
+		"run":      {"-query-addr", "127.0.0.1:0", "-query-timeout", "1m0s", "-query-max-concurrent", "-snapshot-dir", "-snapshot-interval", "15m0s", "docs/live-reading.md"},
+		"query":    {"-endpoint", "arrow", "FILE.endpoint"},
+		"snapshot": {"-endpoint", "-dir", "-json", "--snapshot-dir"},
+		"export":   {"-out", "-endpoint", "industry=", "month=YYYY-MM"},
+		"demo":     {"-query-addr"},
+	} {
+		f := map[string]func(context.Context, []string) error{"run": run, "query": query, "snapshot": snapshot, "export": export, "demo": demo}[cmd]
+		help, err := captureStderr(t, func() error { return f(ctx, []string{"-h"}) })
+		if !errors.Is(err, flag.ErrHelp) {
+			t.Errorf("%s -h: %v", cmd, err)
+		}
+		for _, w := range wants {
+			if !strings.Contains(help, w) {
+				t.Errorf("%s -h lacks %q:\n%s", cmd, w, help)
+			}
+		}
+	}
+	if !strings.Contains(usage, "stakhanov snapshot") || !strings.Contains(usage, "stakhanov export") {
+		t.Errorf("usage lacks snapshot or export:\n%s", usage)
+	}
+	// an endpoint that does not answer is an error, not a silent fallback
+	if _, err := capture(t, func() error {
+		return query(ctx, []string{"--endpoint", "http://127.0.0.1:1", "SELECT 1"})
+	}); err == nil {
+		t.Error("a dead --endpoint answered")
 	}
 }
 
