@@ -20,6 +20,14 @@ type Options struct {
 	// "512MB"). Default "2GB"; DuckDB's own default is 80 % of RAM, which
 	// leaves the rest of the process nothing to grow into.
 	MemoryLimit string
+	// CheckpointThreshold is the WAL size at which DuckDB folds the WAL
+	// into the file, in DuckDB's syntax. Default "256MB": a checkpoint
+	// lands inside the commit that crosses the threshold, and DuckDB's own
+	// 16MB made one every few commits of the hot shifts table (about a
+	// tenth of the pipeline's time, BENCHMARKS.md). The price is a larger
+	// WAL to replay when the file is opened after a crash. Empty leaves
+	// DuckDB's own.
+	CheckpointThreshold string
 	// ReadOnly opens an existing file for reading only, for tools such as
 	// `stakhanov query`: several read-only processes may share the file,
 	// the schema is left as it is, and Commit fails with ErrReadOnly.
@@ -29,13 +37,15 @@ type Options struct {
 
 // Defaults of Options.
 const (
-	DefaultThreads     = 2
-	DefaultMemoryLimit = "2GB"
+	DefaultThreads             = 2
+	DefaultMemoryLimit         = "2GB"
+	DefaultCheckpointThreshold = "256MB"
 )
 
 // DefaultOptions returns the defaults for the file at path.
 func DefaultOptions(path string) Options {
-	return Options{Path: path, Threads: DefaultThreads, MemoryLimit: DefaultMemoryLimit}
+	return Options{Path: path, Threads: DefaultThreads, MemoryLimit: DefaultMemoryLimit,
+		CheckpointThreshold: DefaultCheckpointThreshold}
 }
 
 // ErrInvalidOptions is wrapped by every Validate failure.
@@ -59,6 +69,8 @@ func (o Options) Validate() error {
 		return fail("threads %d below 1", o.Threads)
 	case o.MemoryLimit == "" || o.MemoryLimit[0] < '0' || o.MemoryLimit[0] > '9':
 		return fail("memory limit %q is not a size such as \"2GB\"", o.MemoryLimit)
+	case o.CheckpointThreshold != "" && (o.CheckpointThreshold[0] < '0' || o.CheckpointThreshold[0] > '9'):
+		return fail("checkpoint threshold %q is not a size such as \"256MB\"", o.CheckpointThreshold)
 	}
 	return nil
 }

@@ -56,6 +56,9 @@ func openDB(ctx context.Context, opts Options) (*sql.DB, error) {
 	settings := url.Values{}
 	settings.Set("threads", strconv.Itoa(opts.Threads))
 	settings.Set("memory_limit", opts.MemoryLimit)
+	if opts.CheckpointThreshold != "" && !opts.ReadOnly {
+		settings.Set("checkpoint_threshold", opts.CheckpointThreshold)
+	}
 	if opts.ReadOnly {
 		settings.Set("access_mode", "READ_ONLY")
 	}

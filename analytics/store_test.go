@@ -26,6 +26,8 @@ func TestOptionsValidate(t *testing.T) {
 		{"no threads", func(o *Options) { o.Threads = 0 }, false},
 		{"no memory limit", func(o *Options) { o.MemoryLimit = "" }, false},
 		{"memory limit not a size", func(o *Options) { o.MemoryLimit = "lots" }, false},
+		{"DuckDB's checkpoint threshold", func(o *Options) { o.CheckpointThreshold = "" }, true},
+		{"checkpoint threshold not a size", func(o *Options) { o.CheckpointThreshold = "big" }, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -53,14 +55,15 @@ func TestOpenSettings(t *testing.T) {
 	}
 	defer s.Close()
 	var threads int
-	var limit string
-	err = s.DB().QueryRow(`SELECT current_setting('threads'), current_setting('memory_limit')`).Scan(&threads, &limit)
+	var limit, ckpt string
+	err = s.DB().QueryRow(`SELECT current_setting('threads'), current_setting('memory_limit'),
+		current_setting('checkpoint_threshold')`).Scan(&threads, &limit, &ckpt)
 	if err != nil {
 		t.Fatal(err)
 	}
-	// DuckDB reports the limit in its own units (256MB → 244.1 MiB).
-	if threads != 3 || limit != "244.1 MiB" {
-		t.Errorf("threads %d, memory_limit %q", threads, limit)
+	// DuckDB reports sizes in its own units (256MB → 244.1 MiB).
+	if threads != 3 || limit != "244.1 MiB" || ckpt != "244.1 MiB" {
+		t.Errorf("threads %d, memory_limit %q, checkpoint_threshold %q", threads, limit, ckpt)
 	}
 
 	opts.MemoryLimit = "2 bananas"
