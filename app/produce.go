@@ -2,7 +2,9 @@ package app
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"math"
 	"sync/atomic"
 	"time"
 
@@ -24,6 +26,14 @@ type ProduceOptions struct {
 	Rate float64
 	// Chunk is how many messages one write carries. Default 5000.
 	Chunk int
+	// Max stops after this many messages; 0 sends the whole stream.
+	// Default 0.
+	Max int64
+	// OnSend, when set, is called with each write's messages just before
+	// they are handed to the client, and the time of that hand-over: what
+	// a latency measurement counts from. It runs on the producing
+	// goroutine, so it must not block. Default nil.
+	OnSend func(msgs []simulator.Message, at time.Time)
 }
 
 // DefaultProduceOptions returns the defaults.
@@ -31,11 +41,30 @@ func DefaultProduceOptions(brokers ...string) ProduceOptions {
 	return ProduceOptions{Brokers: brokers, Topic: "shift-events", Partitions: 8, Chunk: 5000}
 }
 
+// Validate reports the first option outside its domain.
+func (o ProduceOptions) Validate() error {
+	switch {
+	case len(o.Brokers) == 0:
+		return errors.New("produce: no brokers")
+	case o.Topic == "":
+		return errors.New("produce: empty topic")
+	case o.Partitions < 1:
+		return fmt.Errorf("produce: partitions %d < 1", o.Partitions)
+	case !(o.Rate >= 0) || math.IsInf(o.Rate, 1):
+		return fmt.Errorf("produce: rate %v not a finite number ≥ 0", o.Rate)
+	case o.Chunk < 1:
+		return fmt.Errorf("produce: chunk %d < 1", o.Chunk)
+	case o.Max < 0:
+		return fmt.Errorf("produce: max %d < 0", o.Max)
+	}
+	return nil
+}
+
 // Produce sends the simulator's stream to Kafka, keyed by plant_id with
 // Java's default partitioner, and counts what it sent in sent.
 func Produce(ctx context.Context, o ProduceOptions, sim *simulator.Sim, sent *atomic.Int64) error {
-	if len(o.Brokers) == 0 || o.Topic == "" || o.Chunk < 1 || o.Partitions < 1 || o.Rate < 0 {
-		return fmt.Errorf("produce options invalid: %+v", o)
+	if err := o.Validate(); err != nil {
+		return err
 	}
 	client := &kafka.Client{Addr: kafka.TCP(o.Brokers...), Timeout: 30 * time.Second}
 	if _, err := ingest.PartitionCount(ctx, client, o.Topic); err != nil {
@@ -53,6 +82,7 @@ func Produce(ctx context.Context, o ProduceOptions, sim *simulator.Sim, sent *at
 	}
 	defer w.Close()
 	buf := make([]kafka.Message, 0, o.Chunk)
+	var pending []simulator.Message // buf's messages as simulated, for OnSend
 	start := time.Now()
 	var n int64
 	flush := func() error {
@@ -70,6 +100,11 @@ func Produce(ctx context.Context, o ProduceOptions, sim *simulator.Sim, sent *at
 				}
 			}
 		}
+		if o.OnSend != nil {
+			o.OnSend(pending, time.Now())
+			clear(pending) // let the values go
+			pending = pending[:0]
+		}
 		if err := w.WriteMessages(ctx, buf...); err != nil {
 			return fmt.Errorf("producing to %s: %w", o.Topic, err)
 		}
@@ -84,10 +119,13 @@ func Produce(ctx context.Context, o ProduceOptions, sim *simulator.Sim, sent *at
 	if o.Rate > 0 {
 		chunk = max(1, min(o.Chunk, int(o.Rate/100))) // ~10 ms of input per write
 	}
-	for {
+	for taken := int64(0); o.Max == 0 || taken < o.Max; taken++ {
 		m, ok := sim.Next()
 		if !ok {
 			break
+		}
+		if o.OnSend != nil {
+			pending = append(pending, m)
 		}
 		buf = append(buf, kafka.Message{Key: m.Key, Value: m.Value, Time: time.Now()})
 		if len(buf) >= chunk {

@@ -54,6 +54,32 @@ func (p *Pipeline) Progress() (processed, high map[int32]int64) {
 	return p.proc.progress()
 }
 
+// CheckpointBytes returns the size of each input partition's latest
+// checkpoint: the processors' snapshot of its state (windows, open days,
+// remembered event ids, as processors.Partition.AppendSnapshot writes it),
+// which is what a partition's next owner loads. It reads the checkpoint
+// topic, so it answers for the whole group, whichever process wrote them; a
+// partition never checkpointed is absent. After Run has returned, it is the
+// state as it stood at the end of the input processed.
+func (p *Pipeline) CheckpointBytes(ctx context.Context) (map[int32]int64, error) {
+	n, err := PartitionCount(ctx, p.client, p.opts.CheckpointTopic())
+	if err != nil {
+		return nil, err
+	}
+	c := &checkpoints{base: &p.base, topic: p.opts.CheckpointTopic()} // reads only: no writer
+	out := map[int32]int64{}
+	for part := range int32(n) {
+		cp, ok, err := c.load(ctx, part)
+		if err != nil {
+			return nil, fmt.Errorf("checkpoint of partition %d: %w", part, err)
+		}
+		if ok {
+			out[part] = int64(len(cp.state))
+		}
+	}
+	return out, nil
+}
+
 // Run runs the roles until ctx is cancelled; then each finishes what it
 // holds (the sink commits its batch, processors checkpoint their state)
 // and Run returns nil. It returns an error when a role cannot go on: the

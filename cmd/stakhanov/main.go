@@ -33,7 +33,7 @@ Usage:
   stakhanov query    [--duckdb FILE] [--format table|csv|json|arrow] [--endpoint URL] SQL
   stakhanov snapshot [--duckdb FILE] [--endpoint URL] a consistent copy (DuckDB file + Parquet) that nobody holds
   stakhanov export   [--duckdb FILE] --out DIR       the tables as Parquet, partitioned by industry, plant and month
-  stakhanov bench    [--events N] [--brokers …] [--json]
+  stakhanov bench    [--events N] [--input TOPIC] [--brokers …] [--rate R] [--json]
 
 query, snapshot and export work while a pipeline holds the file: they go
 through the read-only endpoint it serves (see docs/live-reading.md).
