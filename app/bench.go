@@ -367,7 +367,7 @@ func ceiling(ctx context.Context, brokers []string, topic, group string) (time.D
 		return 0, err
 	}
 	defer g.Close()
-	gen, err := g.Next(ctx)
+	gen, err := nextGeneration(ctx, g)
 	if err != nil {
 		return 0, err
 	}
@@ -414,6 +414,24 @@ func ceiling(ctx context.Context, brokers []string, topic, group string) (time.D
 		return 0, err
 	}
 	return time.Since(start), nil
+}
+
+// nextGeneration joins the group, waiting out what a broker answers while
+// it is still starting: on a fresh Apache Kafka the offsets topic, and so
+// the group coordinator, comes some seconds after the first request.
+func nextGeneration(ctx context.Context, g *kafka.ConsumerGroup) (*kafka.Generation, error) {
+	for {
+		gen, err := g.Next(ctx)
+		var kerr kafka.Error
+		if err == nil || !errors.As(err, &kerr) || !kerr.Temporary() || ctx.Err() != nil {
+			return gen, err
+		}
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(500 * time.Millisecond):
+		}
+	}
 }
 
 // pipelineRun runs the pipeline over its input until the store holds all
