@@ -121,7 +121,7 @@ func (r *sinkRole) generation(ctx, flushCtx context.Context, gen *kafka.Generati
 	}
 	for {
 		recv := in
-		if fill.messages >= r.opts.BatchMaxEvents {
+		if fill.rows >= r.opts.SinkBatchMaxRows {
 			recv = nil // full and waiting for the commit in flight: hold back
 		}
 		var doneCommit chan error
@@ -134,7 +134,7 @@ func (r *sinkRole) generation(ctx, flushCtx context.Context, gen *kafka.Generati
 				timer.Reset(r.opts.BatchMaxWait)
 			}
 			fill.add(l)
-			if fill.messages >= r.opts.BatchMaxEvents && !inflight {
+			if fill.rows >= r.opts.SinkBatchMaxRows && !inflight {
 				start()
 			}
 		case <-timer.C:
@@ -147,7 +147,7 @@ func (r *sinkRole) generation(ctx, flushCtx context.Context, gen *kafka.Generati
 			if err != nil {
 				return err
 			}
-			if due || fill.messages >= r.opts.BatchMaxEvents {
+			if due || fill.rows >= r.opts.SinkBatchMaxRows {
 				start()
 			}
 		case <-done:
@@ -208,7 +208,8 @@ func (r *sinkRole) consume(gctx context.Context, part int32, next int64, out cha
 
 type pending struct {
 	batch    Batch
-	messages int
+	messages int // results messages: a batch of none holds nothing to store
+	rows     int // shifts, alerts, norms and rejects: what bounds memory
 }
 
 func newPending(topic, source string) *pending {
@@ -217,6 +218,7 @@ func newPending(topic, source string) *pending {
 
 func (b *pending) add(l *loaded) {
 	b.messages += l.messages
+	b.rows += len(l.res.Shifts) + len(l.res.Alerts) + len(l.res.Norms) + len(l.res.Rejects)
 	b.batch.Shifts = append(b.batch.Shifts, l.res.Shifts...)
 	b.batch.Alerts = append(b.batch.Alerts, l.res.Alerts...)
 	b.batch.Norms = append(b.batch.Norms, l.res.Norms...)
@@ -226,7 +228,7 @@ func (b *pending) add(l *loaded) {
 
 func (b *pending) reset() {
 	b.batch.Reset()
-	b.messages = 0
+	b.messages, b.rows = 0, 0
 }
 
 // flush stores the batch with its offsets, retrying until ctx ends.

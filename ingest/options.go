@@ -46,6 +46,12 @@ type Options struct {
 	// BatchMaxWait flushes a non-empty batch this long after its first
 	// message, bounding alert latency. Default 50 ms.
 	BatchMaxWait time.Duration
+	// SinkBatchMaxRows bounds the rows (shifts, alerts, norms, rejects) the
+	// sink gathers for one DuckDB commit while the previous one runs; it
+	// then stops reading until that commit ends. It bounds the sink's
+	// memory whatever the backlog. Default 250 000: DuckDB's per-commit cost
+	// makes commits much smaller than that slower (BENCHMARKS.md).
+	SinkBatchMaxRows int
 	// FetchMaxBytes bounds one fetch of one partition. Default 4 MiB.
 	FetchMaxBytes int
 	// FetchMaxWait is how long the broker may hold a fetch for data.
@@ -76,6 +82,7 @@ func DefaultOptions(brokers ...string) Options {
 		CheckpointInterval: 10 * time.Second,
 		BatchMaxEvents:     100_000,
 		BatchMaxWait:       50 * time.Millisecond,
+		SinkBatchMaxRows:   250_000,
 		FetchMaxBytes:      4 << 20,
 		FetchMaxWait:       100 * time.Millisecond,
 		RetryBackoff:       100 * time.Millisecond,
@@ -106,6 +113,8 @@ func (o Options) Validate() error {
 		return fail("batch max events %d < 1", o.BatchMaxEvents)
 	case o.BatchMaxWait <= 0:
 		return fail("batch max wait %v not positive", o.BatchMaxWait)
+	case o.SinkBatchMaxRows < 1:
+		return fail("sink batch max rows %d < 1", o.SinkBatchMaxRows)
 	case o.FetchMaxBytes < 1<<10:
 		return fail("fetch max bytes %d below 1 KiB", o.FetchMaxBytes)
 	case o.FetchMaxWait <= 0:
