@@ -73,18 +73,7 @@ func checkShiftRows(t *testing.T, s *Store, shifts []processors.Shift, topic str
 	}
 	stored := map[string]map[string]any{}
 	for rows.Next() {
-		vals := make([]any, len(cols))
-		ptrs := make([]any, len(cols))
-		for i := range vals {
-			ptrs[i] = &vals[i]
-		}
-		if err := rows.Scan(ptrs...); err != nil {
-			t.Fatal(err)
-		}
-		m := make(map[string]any, len(cols))
-		for i, c := range cols {
-			m[c] = vals[i]
-		}
+		m := scanMap(t, rows, cols)
 		stored[m["event_id"].(string)] = m
 	}
 	if err := rows.Err(); err != nil {

@@ -199,9 +199,7 @@ func (e *endpoint) query(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, err, "")
 		return
 	}
-	if !e.acquire() {
-		w.Header().Set("Retry-After", "1")
-		writeError(w, http.StatusServiceUnavailable, fmt.Errorf("%w: %d at once; try again", ErrBusy, e.o.MaxConcurrent), "")
+	if !e.admit(w) {
 		return
 	}
 	defer e.release()
@@ -230,14 +228,22 @@ func (e *endpoint) query(w http.ResponseWriter, r *http.Request) {
 		"took", time.Since(start), "sql", abbreviate(query, 200))
 }
 
+// admit takes a slot of the concurrency bound, or answers 503 and says so.
+func (e *endpoint) admit(w http.ResponseWriter) bool {
+	if e.acquire() {
+		return true
+	}
+	w.Header().Set("Retry-After", "1")
+	writeError(w, http.StatusServiceUnavailable, fmt.Errorf("%w: %d at once; try again", ErrBusy, e.o.MaxConcurrent), "")
+	return false
+}
+
 func (e *endpoint) snapshot(w http.ResponseWriter, r *http.Request) {
 	if e.o.SnapshotDir == "" {
 		writeError(w, http.StatusNotFound, errors.New("this endpoint has no snapshot directory"), "")
 		return
 	}
-	if !e.acquire() {
-		w.Header().Set("Retry-After", "1")
-		writeError(w, http.StatusServiceUnavailable, fmt.Errorf("%w: %d at once; try again", ErrBusy, e.o.MaxConcurrent), "")
+	if !e.admit(w) {
 		return
 	}
 	defer e.release()

@@ -2,6 +2,7 @@ package analytics
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"math"
 	"path/filepath"
@@ -195,4 +196,22 @@ func orNull(f float64) any {
 		return nil
 	}
 	return f
+}
+
+// scanMap reads the current row as column name → value.
+func scanMap(t testing.TB, rows *sql.Rows, cols []string) map[string]any {
+	t.Helper()
+	vals := make([]any, len(cols))
+	ptrs := make([]any, len(cols))
+	for i := range vals {
+		ptrs[i] = &vals[i]
+	}
+	if err := rows.Scan(ptrs...); err != nil {
+		t.Fatal(err)
+	}
+	m := make(map[string]any, len(cols))
+	for i, c := range cols {
+		m[c] = vals[i]
+	}
+	return m
 }

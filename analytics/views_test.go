@@ -119,18 +119,7 @@ func rowsOf(t *testing.T, s *Store, query string, args ...any) []map[string]any 
 	}
 	var all []map[string]any
 	for rows.Next() {
-		vals := make([]any, len(cols))
-		ptrs := make([]any, len(cols))
-		for i := range vals {
-			ptrs[i] = &vals[i]
-		}
-		if err := rows.Scan(ptrs...); err != nil {
-			t.Fatal(err)
-		}
-		m := make(map[string]any, len(cols))
-		for i, c := range cols {
-			m[c] = vals[i]
-		}
+		m := scanMap(t, rows, cols)
 		all = append(all, m)
 	}
 	if err := rows.Err(); err != nil {
