@@ -3,8 +3,8 @@ package app
 import (
 	"context"
 	"errors"
-	"log/slog"
 	"fmt"
+	"log/slog"
 	"net"
 	"strconv"
 

@@ -33,7 +33,7 @@ type reaper struct {
 
 	mu     sync.Mutex
 	seen   map[string]map[string]seenMember // group → member id → last request
-	stable map[string]stableMark             // group → since when stable, by generation
+	stable map[string]stableMark            // group → since when stable, by generation
 }
 
 type seenMember struct {
