@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"runtime"
 	"time"
 )
 
@@ -19,13 +20,22 @@ type BatchOptions struct {
 	// them against the pipeline's. Default false: a benchmark of millions of
 	// shifts needs only the count.
 	Rows bool
+	// Threads are DuckDB's worker threads for the query, so that it runs
+	// on the machine's cores whatever the store was opened with (the
+	// pipeline's store keeps DuckDB to one thread, Options.Threads). The
+	// setting is the database's: the store's other work shares it until
+	// the query ends and the store's own value is restored. Default
+	// runtime.NumCPU(); 0 keeps the store's.
+	Threads int
 }
 
 // DefaultBatchWindow is the default BatchOptions.Window.
 const DefaultBatchWindow = 28 * 24 * time.Hour
 
 // DefaultBatchOptions returns the defaults.
-func DefaultBatchOptions() BatchOptions { return BatchOptions{Window: DefaultBatchWindow} }
+func DefaultBatchOptions() BatchOptions {
+	return BatchOptions{Window: DefaultBatchWindow, Threads: runtime.NumCPU()}
+}
 
 // Validate reports the first option outside its domain.
 func (o BatchOptions) Validate() error {
@@ -33,6 +43,9 @@ func (o BatchOptions) Validate() error {
 	// literal below is exact.
 	if o.Window < time.Second || o.Window%time.Second != 0 {
 		return fmt.Errorf("%w: batch window %v not whole seconds ≥ 1s", ErrInvalidOptions, o.Window)
+	}
+	if o.Threads < 0 {
+		return fmt.Errorf("%w: batch threads %d negative", ErrInvalidOptions, o.Threads)
 	}
 	return nil
 }
@@ -109,6 +122,14 @@ func (s *Store) BatchNorms(ctx context.Context, o BatchOptions) (*BatchResult, e
 	}
 	if _, err := conn.ExecContext(ctx, "DROP TABLE IF EXISTS temp.batch_norms"); err != nil {
 		return nil, fmt.Errorf("analytics: batch norms: %w", err)
+	}
+	if o.Threads > 0 && o.Threads != s.opts.Threads {
+		if _, err := conn.ExecContext(ctx, fmt.Sprintf("SET GLOBAL threads = %d", o.Threads)); err != nil {
+			return nil, fmt.Errorf("analytics: batch norms: %w", err)
+		}
+		defer func() {
+			_, _ = conn.ExecContext(context.WithoutCancel(ctx), fmt.Sprintf("SET GLOBAL threads = %d", s.opts.Threads))
+		}()
 	}
 	start := time.Now()
 	if _, err := conn.ExecContext(ctx, fmt.Sprintf(batchNormsSQL, int64(o.Window/time.Second))); err != nil {

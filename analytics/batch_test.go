@@ -88,9 +88,17 @@ func TestBatchNormsEqualProcessors(t *testing.T) {
 
 	o := DefaultBatchOptions()
 	o.Rows = true
+	o.Threads = 2 // the store runs with 1: the query's own setting must not stay
 	res, err := s.BatchNorms(ctx, o)
 	if err != nil {
 		t.Fatal(err)
+	}
+	var threads int
+	if err := s.DB().QueryRowContext(ctx, "SELECT current_setting('threads')").Scan(&threads); err != nil {
+		t.Fatal(err)
+	}
+	if threads != s.opts.Threads {
+		t.Errorf("DuckDB runs with %d threads after the batch query, want the store's %d back", threads, s.opts.Threads)
 	}
 	if res.Took <= 0 || res.Shifts != int64(len(kept)) || len(res.Rows) != len(kept) {
 		t.Fatalf("batch: %d shifts (%d rows) in %v, want %d on-time shifts", res.Shifts, len(res.Rows), res.Took, len(kept))

@@ -9,7 +9,7 @@ import (
 
 func TestOptionsValidate(t *testing.T) {
 	ok := DefaultOptions("/tmp/x.duckdb")
-	if ok.Threads != 2 || ok.MemoryLimit != "2GB" || ok.ReadOnly {
+	if ok.Threads != 1 || ok.MemoryLimit != "2GB" || ok.ReadOnly {
 		t.Errorf("defaults %+v", ok)
 	}
 	tests := []struct {
