@@ -65,13 +65,37 @@ func (w *Window) NormAt(t int64) Norm {
 	}
 	from := w.search(t - w.span)
 	to := w.search(t)
-	w.scratch = w.scratch[:0]
-	for _, e := range w.entries[from:to] {
-		w.scratch = append(w.scratch, e.rate)
+	// The current span's rates are sorted already: when the window asked
+	// for overlaps it mostly (a day closing a few hours behind stream
+	// time), editing a copy costs a few binary searches instead of a sort.
+	rem1, rem2 := span{w.lo, min(from, w.hi)}, span{max(to, w.lo), w.hi}
+	add1, add2 := span{from, min(to, w.lo)}, span{max(from, w.hi), to}
+	if changes := rem1.len() + rem2.len() + add1.len() + add2.len(); changes*8 > to-from {
+		w.scratch = w.scratch[:0]
+		for _, e := range w.entries[from:to] {
+			w.scratch = append(w.scratch, e.rate)
+		}
+		slices.Sort(w.scratch)
+		return Summarize(w.scratch, w.tol)
 	}
-	slices.Sort(w.scratch)
+	w.scratch = append(w.scratch[:0], w.rates...)
+	for _, r := range [...]span{rem1, rem2} {
+		for i := r.from; i < r.to; i++ {
+			w.scratch = removeSorted(w.scratch, w.entries[i].rate)
+		}
+	}
+	for _, a := range [...]span{add1, add2} {
+		for i := a.from; i < a.to; i++ {
+			w.scratch = insertSorted(w.scratch, w.entries[i].rate)
+		}
+	}
 	return Summarize(w.scratch, w.tol)
 }
+
+// span is a range of entries, empty when to ≤ from.
+type span struct{ from, to int }
+
+func (s span) len() int { return max(0, s.to-s.from) }
 
 // search returns the index of the first entry with start ≥ t.
 func (w *Window) search(t int64) int {

@@ -74,8 +74,12 @@ func TestWindowMatchesBruteForce(t *testing.T) {
 				if !sameNorm(got, want) || !sameFloat(gotCrew, wantCrew) {
 					t.Fatalf("step %d t=%d: got %+v crew %v, want %+v crew %v", i, ts, got, gotCrew, want, wantCrew)
 				}
-				if at := w.NormAt(now + 3600); !sameNorm(at, func() Norm { n, _ := bruteNorm(held, now+3600, span, 0.1); return n }()) {
-					t.Fatalf("step %d NormAt differs", i)
+				// NormAt ahead of the span, and behind it as when a day
+				// closes hours or days behind stream time
+				for _, at := range []int64{now + 3600, ts - rng.Int64N(2*86400), ts - rng.Int64N(span)} {
+					if got := w.NormAt(at); !sameNorm(got, func() Norm { n, _ := bruteNorm(held, at, span, 0.1); return n }()) {
+						t.Fatalf("step %d NormAt(%d) = %+v, differs from the brute force", i, at, got)
+					}
 				}
 				w.Insert(ts, rate, crew)
 				held = append(held, entry{ts, rate, crew})
