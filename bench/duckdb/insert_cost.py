@@ -29,15 +29,17 @@ def table(n):
     for name in ["shift_hours", "output", "scrap", "rate", "norm_rate", "ratio", "scrap_share", "norm_mean",
                  "norm_p90", "norm_mad", "norm_bulk", "crew_rate", "crew_norm_rate", "crew_ratio"]:
         cols[name] = pa.array(rng.random(n))
-    for name in ["crew_size", "kafka_partition", "norm_count"]:
+    for name in ["crew_size", "norm_count"]:
         cols[name] = pa.array(rng.integers(0, 100, n).astype("int32"))
-    cols["kafka_offset"] = pa.array(np.arange(n))
+    # 8 partitions interleaved, offsets rising in each, as the sink sees them
+    cols["kafka_partition"] = pa.array((np.arange(n) % 8).astype("int32"))
+    cols["kafka_offset"] = pa.array(np.arange(n) // 8)
     cols["late"] = pa.array(np.zeros(n, dtype=bool))
     cols["shift_start"] = pa.array(np.arange(n).astype("datetime64[us]"))
     return pa.table(cols)
 
 
-def run(t, label, per_commit, unique=True, ignore=False, settings=()):
+def run(t, label, per_commit, unique="event_id", ignore=False, settings=()):
     with tempfile.TemporaryDirectory() as d:
         con = duckdb.connect(os.path.join(d, "x.duckdb"))
         con.execute("SET threads = 2")
@@ -45,7 +47,7 @@ def run(t, label, per_commit, unique=True, ignore=False, settings=()):
             con.execute(s)
         con.execute("CREATE TABLE s AS SELECT * FROM t LIMIT 0")
         if unique:
-            con.execute("CREATE UNIQUE INDEX s_event_id ON s (event_id)")
+            con.execute(f"CREATE UNIQUE INDEX s_key ON s ({unique})")
         verb = "INSERT OR IGNORE" if ignore else "INSERT"
         start = time.perf_counter()
         for i in range(0, t.num_rows, per_commit):
@@ -64,4 +66,5 @@ run(t, "unique event_id, INSERT OR IGNORE", 50_000, ignore=True)
 run(t, "unique event_id, checkpoint_threshold 1GB", 50_000, settings=["SET checkpoint_threshold = '1GB'"])
 for size in (100_000, 200_000, 300_000):
     run(t, "unique event_id, INSERT", size)
-run(t, "no unique index, INSERT", 50_000, unique=False)
+run(t, "unique (kafka_partition, kafka_offset), INSERT", 50_000, unique="kafka_partition, kafka_offset")
+run(t, "no unique index, INSERT", 50_000, unique=None)
