@@ -56,8 +56,13 @@ func (s *Store) Commit(ctx context.Context, b *ingest.Batch) (ingest.CommitResul
 		}
 		return ingest.CommitResult{}, fmt.Errorf("analytics: commit: %w", err)
 	}
+	s.commits.Add(1)
 	return res, nil
 }
+
+// Commits is how many commits this Store has made: a reader that saw the
+// same count before has seen everything the Store wrote since.
+func (s *Store) Commits() uint64 { return s.commits.Load() }
 
 // commitStage names the steps of a commit, for tests that fail one.
 type commitStage string

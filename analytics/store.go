@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"strconv"
 	"sync"
+	"sync/atomic"
 
 	duckdb "github.com/duckdb/duckdb-go/v2"
 
@@ -33,6 +34,7 @@ type Store struct {
 	// invalid: DuckDB gave up on this handle after a fatal error (a full
 	// disk during a checkpoint, say); the next commit reopens the file.
 	invalid error
+	commits atomic.Uint64
 }
 
 // Open opens (and, unless read-only, creates and migrates) the database

@@ -42,8 +42,9 @@ type LiveOptions struct {
 	// /v1/snapshot writes nowhere else). Default "": <DuckDB file>.snapshot
 	// beside the file.
 	SnapshotDir string
-	// SnapshotInterval is how often a snapshot is taken. Default 15 min;
-	// 0 takes none but those requested.
+	// SnapshotInterval is how often a snapshot is taken, skipped when
+	// nothing was stored since the last. Default 15 min; 0 takes none but
+	// those requested.
 	SnapshotInterval time.Duration
 }
 
@@ -202,11 +203,19 @@ func dialable(a *net.TCPAddr, configured string) string {
 func snapshotEvery(ctx context.Context, store *analytics.Store, dir string, every time.Duration, log *slog.Logger) {
 	t := time.NewTicker(every)
 	defer t.Stop()
+	// A quiet pipeline would otherwise rewrite the same snapshot every
+	// interval; the first is always taken, since the file may predate it.
+	taken, any := uint64(0), false
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
+		}
+		commits := store.Commits()
+		if any && commits == taken {
+			log.Debug("snapshot skipped: nothing stored since the last", "dir", dir)
+			continue
 		}
 		res, err := store.Snapshot(ctx, dir)
 		if err != nil {
@@ -215,6 +224,7 @@ func snapshotEvery(ctx context.Context, store *analytics.Store, dir string, ever
 			}
 			continue
 		}
+		taken, any = commits, true
 		log.Info("snapshot written", "path", res.Path, "parquet", res.ParquetDir,
 			"took", time.Duration(res.TookMS)*time.Millisecond, "rows", res.Tables)
 	}

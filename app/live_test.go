@@ -296,7 +296,8 @@ func (s *syncBuffer) String() string {
 
 // TestSnapshotSchedule: the sink's live reading without Kafka: the
 // endpoint file while it serves, snapshots on the interval (logged with
-// their rows), and nothing left after stop.
+// their rows) only when something was stored since the last, and nothing
+// left after stop.
 func TestSnapshotSchedule(t *testing.T) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, "s.duckdb")
@@ -316,13 +317,27 @@ func TestSnapshotSchedule(t *testing.T) {
 	if u, ok := LiveEndpoint(context.Background(), path); !ok || u != lv.URL || !strings.HasPrefix(u, "http://127.0.0.1:") {
 		t.Errorf("endpoint file names %q (%v), serving %s", u, ok, lv.URL)
 	}
-	deadline := time.Now().Add(20 * time.Second)
-	for strings.Count(logs.String(), "snapshot written") < 2 && time.Now().Before(deadline) {
-		time.Sleep(20 * time.Millisecond)
+	waitSnapshots := func(n int) {
+		t.Helper()
+		deadline := time.Now().Add(20 * time.Second)
+		for strings.Count(logs.String(), "snapshot written") < n && time.Now().Before(deadline) {
+			time.Sleep(20 * time.Millisecond)
+		}
+		if got := strings.Count(logs.String(), "snapshot written"); got != n {
+			t.Fatalf("%d snapshots, want %d; log:\n%s", got, n, logs.String())
+		}
 	}
+	waitSnapshots(1)
+	// nothing stored: the next intervals take none
+	time.Sleep(5 * o.SnapshotInterval)
+	waitSnapshots(1)
+	if _, err := store.Commit(context.Background(), &ingest.Batch{Topic: "results", Offsets: map[int32]int64{0: 7}}); err != nil {
+		t.Fatal(err)
+	}
+	waitSnapshots(2)
 	lv.stop()
 	l := logs.String()
-	if strings.Count(l, "snapshot written") < 2 || !strings.Contains(l, "rows=\"map[alerts:0 norms:0 rejects:0 shifts:0]\"") ||
+	if !strings.Contains(l, "rows=\"map[alerts:0 norms:0 rejects:0 shifts:0]\"") ||
 		strings.Count(l, "serving read-only SQL") != 1 {
 		t.Errorf("log:\n%s", l)
 	}

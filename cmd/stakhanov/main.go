@@ -158,7 +158,7 @@ and on request (POST /v1/snapshot, "stakhanov snapshot"). See docs/live-reading.
 	fs.DurationVar(&lo.QueryTimeout, "query-timeout", lo.QueryTimeout, "longest run of one endpoint query")
 	fs.IntVar(&lo.QueryMaxConcurrent, "query-max-concurrent", lo.QueryMaxConcurrent, "endpoint queries and snapshots at once; more get HTTP 503")
 	fs.StringVar(&lo.SnapshotDir, "snapshot-dir", "", "directory of snapshots, periodic and requested (default FILE.snapshot beside the DuckDB file)")
-	fs.DurationVar(&lo.SnapshotInterval, "snapshot-interval", lo.SnapshotInterval, "how often the sink takes a snapshot (0: only on request)")
+	fs.DurationVar(&lo.SnapshotInterval, "snapshot-interval", lo.SnapshotInterval, "how often the sink takes a snapshot, when something was stored since the last (0: only on request)")
 	fs.StringVar(&io.Group, "group", io.Group, "consumer group")
 	fs.StringVar(&io.InputTopic, "input", io.InputTopic, "input topic of shift events")
 	fs.StringVar(&io.AlertsTopic, "alerts", io.AlertsTopic, "alerts topic (created if missing)")
