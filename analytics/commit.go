@@ -3,7 +3,6 @@ package analytics
 import (
 	"cmp"
 	"context"
-	"database/sql/driver"
 	"errors"
 	"fmt"
 	"slices"
@@ -89,21 +88,20 @@ func (s *Store) commit(ctx context.Context, b *ingest.Batch, onConflict bool) (r
 			release()
 		}
 	}()
-	if _, err := conn.ExecContext(ctx, "BEGIN TRANSACTION"); err != nil {
-		return res, err
+	err = inTx(ctx, conn, func() error {
+		var err error
+		res, err = s.stages(ctx, tx, b)
+		return err
+	})
+	if err != nil {
+		return ingest.CommitResult{}, err
 	}
-	committed := false
-	defer func() {
-		if committed {
-			return
-		}
-		// A cancelled ctx must not stop the rollback.
-		if _, rbErr := conn.ExecContext(context.WithoutCancel(ctx), "ROLLBACK"); rbErr != nil {
-			// Closing the connection aborts whatever it still holds.
-			_ = conn.Raw(func(any) error { return driver.ErrBadConn })
-			err = errors.Join(err, fmt.Errorf("rollback: %w", rbErr))
-		}
-	}()
+	return res, nil
+}
+
+// stages writes the batch's parts and offsets inside the commit's
+// transaction.
+func (s *Store) stages(ctx context.Context, tx *commitTx, b *ingest.Batch) (res ingest.CommitResult, err error) {
 	L := s.loaders
 	// done ends a stage: it names a failed one, and lets a test fail one.
 	done := func(stage commitStage, err error) error {
@@ -149,10 +147,6 @@ func (s *Store) commit(ctx context.Context, b *ingest.Batch, onConflict bool) (r
 			return res, err
 		}
 	}
-	if _, err := conn.ExecContext(ctx, "COMMIT"); err != nil {
-		return res, err
-	}
-	committed = true
 	return res, nil
 }
 

@@ -144,20 +144,9 @@ func row(t *testing.T, s *Store, query string, args ...any) map[string]any {
 	if !rows.Next() {
 		t.Fatalf("no row for %s %v (err %v)", query, args, rows.Err())
 	}
-	vals := make([]any, len(cols))
-	ptrs := make([]any, len(cols))
-	for i := range vals {
-		ptrs[i] = &vals[i]
-	}
-	if err := rows.Scan(ptrs...); err != nil {
-		t.Fatal(err)
-	}
+	m := scanMap(t, rows, cols)
 	if rows.Next() {
 		t.Fatalf("more than one row for %s %v", query, args)
-	}
-	m := make(map[string]any, len(cols))
-	for i, c := range cols {
-		m[c] = vals[i]
 	}
 	return m
 }

@@ -114,15 +114,10 @@ func migrate(ctx context.Context, db *sql.DB) (err error) {
 		return err
 	}
 	defer conn.Close()
-	if _, err := conn.ExecContext(ctx, "BEGIN TRANSACTION"); err != nil {
-		return err
-	}
-	defer func() {
-		if err != nil {
-			_, rbErr := conn.ExecContext(context.WithoutCancel(ctx), "ROLLBACK")
-			err = errors.Join(err, rbErr)
-		}
-	}()
+	return inTx(ctx, conn, func() error { return migrateIn(ctx, conn) })
+}
+
+func migrateIn(ctx context.Context, conn *sql.Conn) error {
 	for _, stmt := range schemaDDL {
 		if _, err := conn.ExecContext(ctx, stmt); err != nil {
 			return fmt.Errorf("create schema: %w", err)
@@ -147,9 +142,5 @@ func migrate(ctx context.Context, db *sql.DB) (err error) {
 			return fmt.Errorf("stamp schema version: %w", err)
 		}
 	}
-	if err := createViews(ctx, conn); err != nil {
-		return err
-	}
-	_, err = conn.ExecContext(ctx, "COMMIT")
-	return err
+	return createViews(ctx, conn)
 }

@@ -3,7 +3,6 @@ package analytics
 import (
 	"context"
 	"database/sql"
-	"database/sql/driver"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -116,7 +115,7 @@ func (s *Store) Snapshot(ctx context.Context, dir string) (*SnapshotResult, erro
 	defer conn.Close()
 	res := &SnapshotResult{Path: final, ParquetDir: filepath.Join(dir, SnapshotParquet), TakenAt: start.UTC()}
 	alias := fmt.Sprintf("stakhanov_snapshot_%d", attachSeq.Add(1))
-	err = inReadTx(ctx, conn, func() error {
+	err = inTx(ctx, conn, func() error {
 		var current string
 		if err := conn.QueryRowContext(ctx, "SELECT current_database()").Scan(&current); err != nil {
 			return err
@@ -246,7 +245,7 @@ func ExportParquet(ctx context.Context, db *sql.DB, dir string) (*SnapshotResult
 	}
 	defer conn.Close()
 	res := &SnapshotResult{ParquetDir: dir, TakenAt: start.UTC()}
-	err = inReadTx(ctx, conn, func() error {
+	err = inTx(ctx, conn, func() error {
 		var err error
 		res.Tables, err = exportTables(ctx, conn, tmp)
 		return err
@@ -317,35 +316,6 @@ func exportTables(ctx context.Context, conn *sql.Conn, dir string) (map[string]i
 		counts[table] = n
 	}
 	return counts, nil
-}
-
-// inReadTx runs f in one transaction on conn, so that everything f reads
-// comes from one snapshot of the database. f writes only files and an
-// attached copy, never the source; on failure it is all rolled back.
-func inReadTx(ctx context.Context, conn *sql.Conn, f func() error) (err error) {
-	if _, err := conn.ExecContext(ctx, "BEGIN TRANSACTION"); err != nil {
-		return err
-	}
-	committed := false
-	defer func() {
-		if committed {
-			return
-		}
-		if _, rbErr := conn.ExecContext(context.WithoutCancel(ctx), "ROLLBACK"); rbErr != nil {
-			_ = conn.Raw(func(any) error { return driver.ErrBadConn })
-			err = errors.Join(err, fmt.Errorf("rollback: %w", rbErr))
-		}
-	}()
-	if err := f(); err != nil {
-		return err
-	}
-	// COMMIT, not ROLLBACK: the attached copy was written in this
-	// transaction and must be kept.
-	if _, err := conn.ExecContext(ctx, "COMMIT"); err != nil {
-		return err
-	}
-	committed = true
-	return nil
 }
 
 func quoteString(s string) string { return "'" + strings.ReplaceAll(s, "'", "''") + "'" }

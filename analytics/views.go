@@ -23,6 +23,18 @@ import (
 // nothing. A read-only open leaves the file as it is: a file no version-2
 // program has opened read-write has none of them.
 
+// dayRecordsCTE counts a group-day's records and suspect records, for the
+// views that set them beside that day's norm or scrap.
+const dayRecordsCTE = `	day_records AS (
+		SELECT
+			plant_id, role, unit, day,
+			count(*) FILTER (WHERE type = 'record_shift') AS records,
+			count(*) FILTER (WHERE type = 'suspect_record') AS suspect_records
+		FROM alerts
+		WHERE type IN ('record_shift', 'suspect_record')
+		GROUP BY plant_id, role, unit, day
+	)`
+
 // viewDDL creates the views and the table macro, in dependency order.
 var viewDDL = []string{
 	// records: each record or suspect record with the shift that made it,
@@ -106,15 +118,7 @@ var viewDDL = []string{
 		FROM shifts
 		GROUP BY plant_id
 	),
-	day_records AS (
-		SELECT
-			plant_id, role, unit, day,
-			count(*) FILTER (WHERE type = 'record_shift') AS records,
-			count(*) FILTER (WHERE type = 'suspect_record') AS suspect_records
-		FROM alerts
-		WHERE type IN ('record_shift', 'suspect_record')
-		GROUP BY plant_id, role, unit, day
-	),
+` + dayRecordsCTE + `,
 	history AS (
 		SELECT
 			n.*,
@@ -178,15 +182,7 @@ var viewDDL = []string{
 		WHERE NOT late
 		GROUP BY industry, plant_id, role, unit, day
 	),
-	day_records AS (
-		SELECT
-			plant_id, role, unit, day,
-			count(*) FILTER (WHERE type = 'record_shift') AS records,
-			count(*) FILTER (WHERE type = 'suspect_record') AS suspect_records
-		FROM alerts
-		WHERE type IN ('record_shift', 'suspect_record')
-		GROUP BY plant_id, role, unit, day
-	)
+` + dayRecordsCTE + `
 	SELECT
 		o.industry, o.plant_id, o.role, o.unit, o.day,
 		o.shifts, o.output, o.scrap,
