@@ -422,15 +422,24 @@ func ceiling(ctx context.Context, brokers []string, topic, group string) (time.D
 func nextGeneration(ctx context.Context, g *kafka.ConsumerGroup) (*kafka.Generation, error) {
 	for {
 		gen, err := g.Next(ctx)
-		var kerr kafka.Error
-		if err == nil || !errors.As(err, &kerr) || !kerr.Temporary() || ctx.Err() != nil {
+		if err == nil || !waitedOut(ctx, err, 500*time.Millisecond) {
 			return gen, err
 		}
-		select {
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		case <-time.After(500 * time.Millisecond):
-		}
+	}
+}
+
+// waitedOut reports whether err is one Kafka says to retry, after waiting
+// d for the broker to get past it; false when ctx ended meanwhile.
+func waitedOut(ctx context.Context, err error, d time.Duration) bool {
+	var kerr kafka.Error
+	if !errors.As(err, &kerr) || !kerr.Temporary() {
+		return false
+	}
+	select {
+	case <-ctx.Done():
+		return false
+	case <-time.After(d):
+		return true
 	}
 }
 

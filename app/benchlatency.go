@@ -296,15 +296,11 @@ func (r *alertReader) read(ctx context.Context, part int32) error {
 		if ctx.Err() != nil {
 			return nil
 		}
-		var kerr kafka.Error
-		if errors.As(err, &kerr) && kerr.Temporary() {
-			// a topic just created has no leader yet on Apache Kafka
-			select {
-			case <-ctx.Done():
-				return nil
-			case <-time.After(100 * time.Millisecond):
-			}
-			continue
+		if err != nil && waitedOut(ctx, err, 100*time.Millisecond) {
+			continue // a topic just created has no leader yet on Apache Kafka
+		}
+		if ctx.Err() != nil {
+			return nil
 		}
 		if err != nil {
 			return fmt.Errorf("reading %s/%d: %w", r.topic, part, err)
