@@ -21,10 +21,12 @@ import (
 var ErrClosed = errors.New("analytics: store is closed")
 
 // Commit stores the batch and its offsets in one transaction: all of it or,
-// on error, none of it. Repeated event or alert ids, within the batch or
-// against stored rows, are skipped (the first in the batch wins) and left
-// out of the counts; a norm row replaces a stored one of the same group and
-// day (the last in the batch wins).
+// on error, none of it. Repeats are skipped and left out of the counts: a
+// shift at a position of the batch's Stream below the one stored for its
+// partition, and (see screen) a shift whose event id is stored when its
+// position cannot vouch for it; an alert id already stored; an event or
+// alert id earlier in the batch (the first wins). A norm row replaces a
+// stored one of the same group and day (the last in the batch wins).
 func (s *Store) Commit(ctx context.Context, b *ingest.Batch) (ingest.CommitResult, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -118,8 +120,13 @@ func (s *Store) stages(ctx context.Context, tx *commitTx, b *ingest.Batch) (res 
 		n, err := l.load(ctx, tx)
 		return n, done(stage, err)
 	}
+	var next map[int32]int64
 	if len(b.Shifts) > 0 {
-		n, err := step(stageShifts, func() { L.shifts.fill(cmp.Or(b.SourceTopic, b.Topic), b.Shifts, L.seen) }, L.shifts.loader)
+		var keep []bool
+		if keep, next, err = screen(ctx, tx, b); err != nil {
+			return res, done(stageShifts, err)
+		}
+		n, err := step(stageShifts, func() { L.shifts.fill(cmp.Or(b.SourceTopic, b.Topic), b.Shifts, keep, L.seen) }, L.shifts.loader)
 		if err != nil {
 			return res, err
 		}
@@ -144,6 +151,12 @@ func (s *Store) stages(ctx context.Context, tx *commitTx, b *ingest.Batch) (res 
 	}
 	if len(b.Offsets) > 0 {
 		if err := done(stageOffsets, upsertOffsets(ctx, tx, b.Topic, b.Offsets)); err != nil {
+			return res, err
+		}
+	}
+	if len(next) > 0 {
+		// with the rows, so that a rolled-back batch leaves them unseen
+		if err := done(stageOffsets, upsertOffsets(ctx, tx, b.Stream, next)); err != nil {
 			return res, err
 		}
 	}
@@ -254,7 +267,8 @@ type shiftLoader struct {
 
 func newShiftLoader(cfg loaderConfig) *shiftLoader {
 	lc := lowCard(cfg)
-	l := newLoader("shifts", "INSERT OR IGNORE", []column{
+	// no key on shifts: screen has dropped what is stored
+	l := newLoader("shifts", "INSERT", []column{
 		{"event_id", tString},
 		{"plant_id", lc},
 		{"industry", lc},
@@ -320,14 +334,16 @@ func newShiftLoader(cfg loaderConfig) *shiftLoader {
 	}
 }
 
-// fill appends the shifts, skipping any whose event id came earlier in the
-// batch: the engine would drop the repeat as well, but which copy it keeps
-// is not specified, and the processors keep the first.
-func (l *shiftLoader) fill(topic string, shifts []processors.Shift, seen map[string]struct{}) {
+// fill appends the shifts screen kept, skipping any whose event id came
+// earlier in the batch: the processors keep the first of a repeat.
+func (l *shiftLoader) fill(topic string, shifts []processors.Shift, keep []bool, seen map[string]struct{}) {
 	defer clear(seen)
 	l.b.Reserve(len(shifts))
 	for i := range shifts {
 		sh := &shifts[i]
+		if !keep[i] {
+			continue
+		}
 		if _, dup := seen[sh.EventID]; dup {
 			continue
 		}

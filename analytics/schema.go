@@ -13,50 +13,23 @@ import (
 // old shape.
 //
 // Version 2 adds the views and the table macro of the analytical model
-// (views.go); its tables are version 1's.
-const SchemaVersion = 2
+// (views.go); its tables are version 1's. Version 3 drops the primary key
+// of shifts (the Store recognises repeats by their input position, see
+// screen), whose index cost half of every insert; its columns are the
+// same.
+const SchemaVersion = 3
 
 // ErrSchemaTooNew is returned by Open for a file of a later schema version.
 var ErrSchemaTooNew = errors.New("analytics: database schema is newer than this program")
 
-// schemaDDL creates the tables, the same in versions 1 and 2 (the views
-// of views.go, created after them, complete version 2). Every statement is
+// schemaDDL creates the tables of version 3 (the views of views.go,
+// created after them, complete it). Every statement is
 // idempotent so that Open can run them all on every start. The table and
 // column names are a public contract (dashboards and `stakhanov query`
 // users rely on them): add columns, never rename.
 var schemaDDL = []string{
 	`CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)`,
-	`CREATE TABLE IF NOT EXISTS shifts (
-		event_id        VARCHAR PRIMARY KEY,
-		plant_id        VARCHAR,
-		industry        VARCHAR,
-		section         VARCHAR,
-		role            VARCHAR,
-		worker_id       VARCHAR,
-		crew_size       INTEGER,
-		shift_start     TIMESTAMPTZ,
-		shift_hours     DOUBLE,
-		output          DOUBLE,
-		unit            VARCHAR,
-		scrap           DOUBLE,
-		rate            DOUBLE,
-		norm_rate       DOUBLE,
-		ratio           DOUBLE,
-		late            BOOLEAN,
-		kafka_partition INTEGER,
-		kafka_offset    BIGINT,
-		kafka_topic     VARCHAR,
-		day             DATE,
-		scrap_share     DOUBLE,
-		norm_count      INTEGER,
-		norm_mean       DOUBLE,
-		norm_p90        DOUBLE,
-		norm_mad        DOUBLE,
-		norm_bulk       DOUBLE,
-		crew_rate       DOUBLE,
-		crew_norm_rate  DOUBLE,
-		crew_ratio      DOUBLE
-	)`,
+	`CREATE TABLE IF NOT EXISTS shifts (` + shiftsColumns + `)`,
 	`CREATE TABLE IF NOT EXISTS alerts (
 		alert_id    VARCHAR PRIMARY KEY,
 		type        VARCHAR,
@@ -106,6 +79,63 @@ var schemaDDL = []string{
 	)`,
 }
 
+// dropShiftsKey rebuilds shifts without its primary key. DuckDB cannot
+// drop a key in place; the views are redefined after it.
+func dropShiftsKey(ctx context.Context, conn *sql.Conn) error {
+	var keys int
+	if err := conn.QueryRowContext(ctx, `SELECT count(*) FROM duckdb_constraints()
+		WHERE table_name = 'shifts' AND constraint_type = 'PRIMARY KEY'`).Scan(&keys); err != nil {
+		return fmt.Errorf("upgrade shifts: %w", err)
+	}
+	if keys == 0 {
+		return nil
+	}
+	for _, stmt := range []string{
+		`CREATE TABLE shifts_v3 (` + shiftsColumns + `)`,
+		`INSERT INTO shifts_v3 BY NAME SELECT * FROM shifts`,
+		`DROP TABLE shifts`,
+		`ALTER TABLE shifts_v3 RENAME TO shifts`,
+	} {
+		if _, err := conn.ExecContext(ctx, stmt); err != nil {
+			return fmt.Errorf("upgrade shifts: %w", err)
+		}
+	}
+	return nil
+}
+
+// shiftsColumns are the columns of shifts, which has no key (version 3).
+const shiftsColumns = `
+		event_id        VARCHAR,
+		plant_id        VARCHAR,
+		industry        VARCHAR,
+		section         VARCHAR,
+		role            VARCHAR,
+		worker_id       VARCHAR,
+		crew_size       INTEGER,
+		shift_start     TIMESTAMPTZ,
+		shift_hours     DOUBLE,
+		output          DOUBLE,
+		unit            VARCHAR,
+		scrap           DOUBLE,
+		rate            DOUBLE,
+		norm_rate       DOUBLE,
+		ratio           DOUBLE,
+		late            BOOLEAN,
+		kafka_partition INTEGER,
+		kafka_offset    BIGINT,
+		kafka_topic     VARCHAR,
+		day             DATE,
+		scrap_share     DOUBLE,
+		norm_count      INTEGER,
+		norm_mean       DOUBLE,
+		norm_p90        DOUBLE,
+		norm_mad        DOUBLE,
+		norm_bulk       DOUBLE,
+		crew_rate       DOUBLE,
+		crew_norm_rate  DOUBLE,
+		crew_ratio      DOUBLE
+	`
+
 // migrate brings the schema to SchemaVersion in one transaction, so that
 // two half-created schemas can never be observed.
 func migrate(ctx context.Context, db *sql.DB) (err error) {
@@ -137,7 +167,11 @@ func migrateIn(ctx context.Context, conn *sql.Conn) error {
 		return fmt.Errorf("%w: file has version %d, this program writes %d",
 			ErrSchemaTooNew, version.Int64, SchemaVersion)
 	case version.Int64 < SchemaVersion:
-		// Version 1 lacks only the views, which createViews adds.
+		// Version 1 lacks the views, which createViews adds; versions 1
+		// and 2 have a key on shifts.
+		if err := dropShiftsKey(ctx, conn); err != nil {
+			return err
+		}
 		if _, err := conn.ExecContext(ctx, `UPDATE schema_version SET version = ?`, SchemaVersion); err != nil {
 			return fmt.Errorf("stamp schema version: %w", err)
 		}

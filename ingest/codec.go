@@ -16,10 +16,18 @@ import (
 
 // Results is what processing one run of input messages of one partition produced.
 type Results struct {
-	Shifts  []processors.Shift
-	Alerts  []processors.Alert
-	Norms   []processors.NormRow
-	Rejects []Reject
+	Shifts []processors.Shift
+	// Positions has, for each shift, the offset of the message it came from
+	// in the partition the processor read (the input topic's, or the
+	// repartition topic's when the input is re-keyed), or -1 when unknown
+	// (a version-1 message). A partition's positions only rise, and a
+	// processor that replays input after a restart produces the same
+	// shift at the same position: the sink skips what lies below the
+	// position it has stored.
+	Positions []int64
+	Alerts    []processors.Alert
+	Norms     []processors.NormRow
+	Rejects   []Reject
 }
 
 // Errors of the results codec.
@@ -55,11 +63,11 @@ const (
 	MaxResultsMessage = math.MaxInt32
 )
 
-// Results message format, version 1. All fixed-width integers are little
+// Results message format, version 2. All fixed-width integers are little
 // endian.
 //
 //	magic    "STKR"
-//	version  1 byte (1)
+//	version  1 byte (2; version 1 is still read)
 //	sections in increasing kind order, each kind at most once:
 //	    kind   1 byte: 1 shifts, 2 alerts, 3 norms, 4 rejects
 //	    count  uint32
@@ -82,8 +90,10 @@ const (
 //
 //	shift:  ShiftHours Output Scrap Rate CrewRate ScrapShare
 //	        Norm.Median Norm.Mean Norm.P90 Norm.MAD Norm.Bulk
-//	        CrewNorm Ratio CrewRatio (float64 ×14), Late (bool);
-//	        CrewSize, ShiftStart, Partition, Offset, Norm.Count;
+//	        CrewNorm Ratio CrewRatio (float64 ×14), flags (1 byte:
+//	        bit 0 Late, bit 1 Unchecked; version 1 has Late only);
+//	        CrewSize, ShiftStart, Partition, Offset,
+//	        position − Offset (version 2 only), Norm.Count;
 //	        strings EventID PlantID Industry Section Role WorkerID Unit
 //	alert:  Rate NormRate Ratio ScrapShare BulkShare (float64 ×5);
 //	        Day, GroupSize, DetectedAt;
@@ -93,7 +103,7 @@ const (
 //	reject: Partition, Offset; strings Topic Reason Detail; Key, Value
 const (
 	resultsMagic   = "STKR"
-	resultsVersion = 1
+	resultsVersion = 2
 
 	resultsHeader  = len(resultsMagic) + 1
 	resultsTrailer = 8 // heapLen, crc
@@ -237,7 +247,11 @@ func (e *resultsEncoder) add(kind byte, index int) error {
 		mark, hmark := len(e.msg), len(e.heap)
 		switch kind {
 		case kindShift:
-			e.shift(&e.r.Shifts[index])
+			pos := int64(-1)
+			if index < len(e.r.Positions) {
+				pos = e.r.Positions[index]
+			}
+			e.shift(&e.r.Shifts[index], pos)
 		case kindAlert:
 			e.alert(&e.r.Alerts[index])
 		case kindNorm:
@@ -305,7 +319,13 @@ func (e *resultsEncoder) bytes(b []byte) {
 	e.msg = append(e.msg, b...)
 }
 
-func (e *resultsEncoder) shift(s *processors.Shift) {
+// Flags of a shift item.
+const (
+	flagLate      = 1 << 0
+	flagUnchecked = 1 << 1
+)
+
+func (e *resultsEncoder) shift(s *processors.Shift, pos int64) {
 	e.f64(s.ShiftHours)
 	e.f64(s.Output)
 	e.f64(s.Scrap)
@@ -320,15 +340,20 @@ func (e *resultsEncoder) shift(s *processors.Shift) {
 	e.f64(s.CrewNorm)
 	e.f64(s.Ratio)
 	e.f64(s.CrewRatio)
-	late := byte(0)
+	flags := byte(0)
 	if s.Late {
-		late = 1
+		flags |= flagLate
 	}
-	e.msg = append(e.msg, late)
+	if s.Unchecked {
+		flags |= flagUnchecked
+	}
+	e.msg = append(e.msg, flags)
 	e.varint(int64(s.CrewSize))
 	e.time(s.ShiftStart)
 	e.varint(int64(s.Partition))
 	e.varint(s.Offset)
+	// the same as Offset unless the input was re-keyed: one byte
+	e.varint(pos - s.Offset)
 	e.varint(int64(s.Norm.Count))
 	e.str(s.EventID)
 	e.str(s.PlantID)
@@ -393,7 +418,8 @@ func DecodeResults(msg []byte, r *Results) error {
 	if crc32.Checksum(msg[:n-4], resultsCRC) != binary.LittleEndian.Uint32(msg[n-4:]) {
 		return fmt.Errorf("%w: checksum mismatch", ErrResultsCorrupt)
 	}
-	if v := msg[len(resultsMagic)]; v != resultsVersion {
+	v := msg[len(resultsMagic)]
+	if v != 1 && v != resultsVersion {
 		return fmt.Errorf("%w: version %d", ErrResultsVersion, v)
 	}
 	heapLen := uint64(binary.LittleEndian.Uint32(msg[n-8:]))
@@ -401,12 +427,18 @@ func DecodeResults(msg []byte, r *Results) error {
 		return fmt.Errorf("%w: heap length %d beyond the message", ErrResultsCorrupt, heapLen)
 	}
 	heapAt := n - resultsTrailer - int(heapLen)
-	d := resultsDecoder{meta: msg[resultsHeader:heapAt], heap: string(msg[heapAt : n-resultsTrailer])}
+	d := resultsDecoder{meta: msg[resultsHeader:heapAt], heap: string(msg[heapAt : n-resultsTrailer]), version: v}
 
 	n0 := [4]int{len(r.Shifts), len(r.Alerts), len(r.Norms), len(r.Rejects)}
+	// Positions may lag Shifts when r was filled by hand: pad with unknown.
+	for len(r.Positions) < n0[0] {
+		r.Positions = append(r.Positions, -1)
+	}
+	r.Positions = r.Positions[:n0[0]]
 	if err := d.sections(r); err != nil {
 		clear(r.Shifts[n0[0]:])
 		r.Shifts = r.Shifts[:n0[0]]
+		r.Positions = r.Positions[:n0[0]]
 		clear(r.Alerts[n0[1]:])
 		r.Alerts = r.Alerts[:n0[1]]
 		clear(r.Norms[n0[2]:])
@@ -426,6 +458,8 @@ type resultsDecoder struct {
 	heap string
 	hp   int // in heap
 	bad  bool
+
+	version byte
 }
 
 func (d *resultsDecoder) sections(r *Results) error {
@@ -451,7 +485,7 @@ func (d *resultsDecoder) sections(r *Results) error {
 			for range count {
 				at := d.p
 				r.Shifts = r.Shifts[:len(r.Shifts)+1]
-				d.shift(&r.Shifts[len(r.Shifts)-1])
+				r.Positions = append(r.Positions, d.shift(&r.Shifts[len(r.Shifts)-1]))
 				if d.bad {
 					return d.itemError(kind, at)
 				}
@@ -590,10 +624,11 @@ func (d *resultsDecoder) time() time.Time {
 
 func f64(b []byte) float64 { return math.Float64frombits(binary.LittleEndian.Uint64(b)) }
 
-func (d *resultsDecoder) shift(s *processors.Shift) {
+// shift decodes one shift and returns its position (-1 in version 1).
+func (d *resultsDecoder) shift(s *processors.Shift) (pos int64) {
 	b := d.fixed(shiftFixed)
 	if b == nil {
-		return
+		return -1
 	}
 	_ = b[shiftFixed-1]
 	s.ShiftHours = f64(b[0:])
@@ -610,18 +645,24 @@ func (d *resultsDecoder) shift(s *processors.Shift) {
 	s.CrewNorm = f64(b[88:])
 	s.Ratio = f64(b[96:])
 	s.CrewRatio = f64(b[104:])
-	switch b[112] {
-	case 0:
-		s.Late = false
-	case 1:
-		s.Late = true
-	default:
+	known := byte(flagLate | flagUnchecked)
+	if d.version == 1 {
+		known = flagLate
+	}
+	flags := b[112]
+	if flags&^known != 0 {
 		d.fail()
 	}
+	s.Late = flags&flagLate != 0
+	s.Unchecked = flags&flagUnchecked != 0
 	s.CrewSize = d.int()
 	s.ShiftStart = d.time()
 	s.Partition = d.int32()
 	s.Offset = d.varint()
+	pos = -1
+	if d.version >= 2 {
+		pos = s.Offset + d.varint()
+	}
 	s.Norm.Count = d.int()
 	s.EventID = d.str()
 	s.PlantID = d.str()
@@ -630,6 +671,7 @@ func (d *resultsDecoder) shift(s *processors.Shift) {
 	s.Role = d.str()
 	s.WorkerID = d.str()
 	s.Unit = d.str()
+	return pos
 }
 
 func (d *resultsDecoder) alert(a *processors.Alert) {

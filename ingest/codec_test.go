@@ -35,7 +35,7 @@ func codecSample() *Results {
 				Partition: 7, Offset: 1 << 40,
 				Rate: 102 / 5.75, CrewRate: 102 / 5.75 / 3, ScrapShare: 1.5 / 102,
 				Norm:     processors.Norm{Count: 42, Median: 1.1, Mean: 1.2, P90: 2.5, MAD: 0.3, Bulk: 0.75},
-				CrewNorm: 0.9, Ratio: 16.1, CrewRatio: 5.4, Late: true,
+				CrewNorm: 0.9, Ratio: 16.1, CrewRatio: 5.4, Late: true, Unchecked: true,
 			},
 			{
 				Event: shift.Event{
@@ -59,6 +59,8 @@ func codecSample() *Results {
 				Partition: math.MinInt32, Offset: math.MinInt64,
 			},
 		},
+		// the same as Offset, after a re-keying, unknown, and far from Offset
+		Positions: []int64{1 << 40, 12, -1, math.MaxInt64},
 		Alerts: []processors.Alert{
 			{
 				ID: "0123456789abcdef0123456789abcdef", Type: processors.RecordShift,
@@ -102,8 +104,23 @@ func codecSample() *Results {
 // codecDiff describes the first difference between want and got: floats
 // by their bits, times by instant, zeroness and location (UTC expected),
 // byte slices by content and nil-ness.
+// Positions missing at the end of Results are compared as unknown (-1),
+// which is what they mean (and how they decode).
 func codecDiff(want, got any) string {
-	return codecDiffValue("", reflect.ValueOf(want), reflect.ValueOf(got))
+	return codecDiffValue("", reflect.ValueOf(padPositions(want)), reflect.ValueOf(padPositions(got)))
+}
+
+func padPositions(v any) any {
+	r, ok := v.(*Results)
+	if !ok || r == nil || len(r.Positions) >= len(r.Shifts) {
+		return v
+	}
+	c := *r
+	c.Positions = append([]int64(nil), r.Positions...)
+	for len(c.Positions) < len(c.Shifts) {
+		c.Positions = append(c.Positions, -1)
+	}
+	return &c
 }
 
 var codecTimeType = reflect.TypeFor[time.Time]()
@@ -257,10 +274,11 @@ func TestResultsRoundTrip(t *testing.T) {
 	msgs = mustEncode(t, want, 1<<20)
 	mustDecode(t, msgs, &r)
 	wantAppended := Results{
-		Shifts:  append(prefix.Shifts, want.Shifts...),
-		Alerts:  want.Alerts,
-		Norms:   append(prefix.Norms, want.Norms...),
-		Rejects: want.Rejects,
+		Shifts:    append(prefix.Shifts, want.Shifts...),
+		Positions: append([]int64{-1}, want.Positions...),
+		Alerts:    want.Alerts,
+		Norms:     append(prefix.Norms, want.Norms...),
+		Rejects:   want.Rejects,
 	}
 	if d := codecDiff(&wantAppended, &r); d != "" {
 		t.Fatalf("decoding into used capacity: %s", d)
@@ -568,7 +586,7 @@ func TestResultsCodecRejectsMalformed(t *testing.T) {
 	shiftMsg := mustEncode(t, &Results{Shifts: codecSample().Shifts[:1]}, MinResultsMessage)[0]
 	shiftMeta := shiftMsg[5 : len(shiftMsg)-8-int(binary.LittleEndian.Uint32(shiftMsg[len(shiftMsg)-8:]))]
 	shiftHeap := string(shiftMsg[5+len(shiftMeta) : len(shiftMsg)-8])
-	withLate := func(b byte) []byte {
+	withFlags := func(b byte) []byte {
 		m := bytes.Clone(shiftMeta)
 		m[5+112] = b
 		return m
@@ -583,7 +601,7 @@ func TestResultsCodecRejectsMalformed(t *testing.T) {
 		msg     []byte
 		version bool
 	}{
-		{"version 2", codecSeal(2, codecSection(4, 1, rejectItem...), "abc"), true},
+		{"version 3", codecSeal(3, codecSection(4, 1, rejectItem...), "abc"), true},
 		{"version 0", codecSeal(0, nil, ""), true},
 		{"bad magic", append([]byte("STKQ"), good[4:]...), false},
 		{"heap length beyond the message", func() []byte {
@@ -606,7 +624,7 @@ func TestResultsCodecRejectsMalformed(t *testing.T) {
 		{"varint overflow", codecSeal(1, codecSection(4, 1, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01, 4, 2, 0, 1, 0, 2, 'v'), "abc"), false},
 		{"varint cut short", codecSeal(1, codecSection(4, 1, 2, 4, 2, 0, 1, 0, 0x80), "abc"), false},
 		{"second item cut short", codecSeal(1, codecSection(4, 2, append(rejectItem, 0, 0, 0, 0, 0, 0, 0x80)...), "abc"), false},
-		{"bool 2", codecSeal(1, withLate(2), shiftHeap), false},
+		{"flag 4", codecSeal(2, withFlags(4), shiftHeap), false},
 		{"nanoseconds ≥ 1e9", codecSeal(1, func() []byte {
 			start := codecSample().Shifts[0].ShiftStart
 			at := 5 + shiftFixed + 1 // after the crew size
@@ -636,15 +654,58 @@ func TestResultsCodecRejectsMalformed(t *testing.T) {
 			t.Errorf("%s: %d bytes allocated for a %d-byte message", c.name, a, len(c.msg))
 		}
 	}
-	if err := DecodeResults(withLateSealed(shiftMeta, shiftHeap, 1), &r); err != nil {
+	if err := DecodeResults(codecSeal(2, withFlags(1), shiftHeap), &r); err != nil {
 		t.Errorf("the unbroken shift: %v", err)
 	}
 }
 
-func withLateSealed(meta []byte, heap string, late byte) []byte {
-	m := bytes.Clone(meta)
-	m[5+112] = late
-	return codecSeal(1, m, heap)
+// TestResultsVersion1 reads a message of the previous version: no
+// Unchecked flag, no positions.
+func TestResultsVersion1(t *testing.T) {
+	sh := codecSample().Shifts[0]
+	sh.Unchecked = false
+	msg := mustEncode(t, &Results{Shifts: []processors.Shift{sh}, Positions: []int64{sh.Offset}}, MinResultsMessage)[0]
+	heapLen := int(binary.LittleEndian.Uint32(msg[len(msg)-8:]))
+	meta := bytes.Clone(msg[5 : len(msg)-8-heapLen])
+	heap := string(msg[len(msg)-8-heapLen : len(msg)-8])
+	// version 1 has no position: cut its varint (0, one byte) after Offset
+	at := 5 + shiftFixed + 1 // after the crew size
+	at += len(binary.AppendVarint(nil, sh.ShiftStart.Unix())) + len(binary.AppendUvarint(nil, uint64(sh.ShiftStart.Nanosecond())))
+	at += len(binary.AppendVarint(nil, int64(sh.Partition))) + len(binary.AppendVarint(nil, sh.Offset))
+	if meta[at] != 0 {
+		t.Fatalf("byte %d is %#x, want the position's 0", at, meta[at])
+	}
+	v1 := append(meta[:at:at], meta[at+1:]...)
+	for _, c := range []struct {
+		name    string
+		flags   byte
+		wantErr bool
+	}{
+		{"late", 1, false},
+		{"on time", 0, false},
+		{"unchecked is not a version-1 flag", 3, true},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			m := bytes.Clone(v1)
+			m[5+112] = c.flags
+			var r Results
+			err := DecodeResults(codecSeal(1, m, heap), &r)
+			if c.wantErr {
+				if !errors.Is(err, ErrResultsCorrupt) {
+					t.Fatalf("err %v, want ErrResultsCorrupt", err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := sh
+			want.Late = c.flags == 1
+			if d := codecDiff(&Results{Shifts: []processors.Shift{want}, Positions: []int64{-1}}, &r); d != "" {
+				t.Fatal(d)
+			}
+		})
+	}
 }
 
 func FuzzDecodeResults(f *testing.F) {

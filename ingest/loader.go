@@ -89,7 +89,7 @@ func (r *sinkRole) generation(ctx, flushCtx context.Context, gen *kafka.Generati
 	// Two batches alternate: one fills while the other commits, so that
 	// decoding runs on one core while DuckDB writes on the other. At most
 	// one commit is in flight, which keeps commits in order.
-	fill, spare := newPending(topic, r.opts.InputTopic), newPending(topic, r.opts.InputTopic)
+	fill, spare := r.newPending(), r.newPending()
 	var (
 		inflight  bool
 		committed = make(chan error, 1)
@@ -212,14 +212,27 @@ type pending struct {
 	rows     int // shifts, alerts, norms and rejects: what bounds memory
 }
 
-func newPending(topic, source string) *pending {
-	return &pending{batch: Batch{Topic: topic, SourceTopic: source, Offsets: map[int32]int64{}}}
+func (r *sinkRole) newPending() *pending {
+	return &pending{batch: Batch{
+		Topic: r.opts.ResultsTopic(), SourceTopic: r.opts.InputTopic,
+		// results partition p holds what the processor of partition p of
+		// its input produced
+		Stream:  r.opts.processInput(),
+		Offsets: map[int32]int64{},
+	}}
 }
 
 func (b *pending) add(l *loaded) {
 	b.messages += l.messages
 	b.rows += len(l.res.Shifts) + len(l.res.Alerts) + len(l.res.Norms) + len(l.res.Rejects)
 	b.batch.Shifts = append(b.batch.Shifts, l.res.Shifts...)
+	for i := range l.res.Shifts {
+		pos := int64(-1)
+		if i < len(l.res.Positions) {
+			pos = l.res.Positions[i]
+		}
+		b.batch.Positions = append(b.batch.Positions, Position{Partition: l.partition, Offset: pos})
+	}
 	b.batch.Alerts = append(b.batch.Alerts, l.res.Alerts...)
 	b.batch.Norms = append(b.batch.Norms, l.res.Norms...)
 	b.batch.Rejects = append(b.batch.Rejects, l.res.Rejects...)

@@ -180,6 +180,7 @@ func (r *processorRole) partition(ctx context.Context, gen *kafka.Generation, pa
 				}
 				if len(out.Shifts) > n {
 					out.Shifts[n].Partition = srcPart
+					res.Positions = append(res.Positions, rec.Offset)
 				}
 			}
 			messages++
@@ -280,7 +281,7 @@ type backoffStop struct{ error }
 func (b backoffStop) Unwrap() error { return b.error }
 
 func clearResults(r *Results) {
-	r.Shifts, r.Alerts, r.Norms = r.Shifts[:0], r.Alerts[:0], r.Norms[:0]
+	r.Shifts, r.Positions, r.Alerts, r.Norms = r.Shifts[:0], r.Positions[:0], r.Alerts[:0], r.Norms[:0]
 	clear(r.Rejects)
 	r.Rejects = r.Rejects[:0]
 }

@@ -27,17 +27,33 @@ type Batch struct {
 	// Partition and Offset are its); Topic when empty.
 	SourceTopic string
 	Shifts      []processors.Shift
-	Alerts      []processors.Alert
-	Norms       []processors.NormRow
-	Rejects     []Reject
+	// Stream is the topic the processors read: the input, or the
+	// repartition topic when the input is re-keyed. Positions has, for each
+	// shift, the message of Stream it came from (Offset -1 when unknown).
+	// A sink stores per partition of Stream the position after the last
+	// shift it stored, in the same transaction, and skips a shift below
+	// it: the repeat of a processor that replayed input. Shifts without a
+	// position, or with Stream empty, are checked by event id instead.
+	Stream    string
+	Positions []Position
+	Alerts    []processors.Alert
+	Norms     []processors.NormRow
+	Rejects   []Reject
 	// Offsets maps a partition of Topic to the next offset to consume.
 	Offsets map[int32]int64
+}
+
+// Position is where in the processors' input a shift came from.
+type Position struct {
+	Partition int32
+	Offset    int64
 }
 
 // Reset empties the batch, keeping its capacity.
 func (b *Batch) Reset() {
 	clear(b.Shifts)
 	b.Shifts = b.Shifts[:0]
+	b.Positions = b.Positions[:0]
 	clear(b.Alerts)
 	b.Alerts = b.Alerts[:0]
 	clear(b.Norms)
@@ -49,8 +65,8 @@ func (b *Batch) Reset() {
 
 // CommitResult says what a commit stored.
 type CommitResult struct {
-	// ShiftsInserted is below len(Batch.Shifts) when some event ids were
-	// already stored (a repeat that reached another partition).
+	// ShiftsInserted is below len(Batch.Shifts) when some shifts were
+	// already stored: repeated positions or event ids.
 	ShiftsInserted int
 	AlertsInserted int
 }

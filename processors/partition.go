@@ -101,6 +101,8 @@ func (p *Partition) Process(ev *shift.Event, offset int64, out *Output) error {
 		CrewRate:   ev.CrewRate(),
 		ScrapShare: ev.ScrapShare(),
 		Late:       p.isLate(start),
+		// isDuplicate forgets exactly these
+		Unchecked: p.streamTime != noTime && start < p.streamTime-p.retention,
 	}
 	key := ev.Group()
 	g := p.groups[key]

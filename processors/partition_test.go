@@ -198,3 +198,54 @@ func TestStateIsBounded(t *testing.T) {
 		t.Fatalf("peak window %d over bound %d", peak, retentionDays*perDay)
 	}
 }
+
+// TestUncheckedShifts: a repeat is recognised while its event id is within
+// the retention span; past it the shift is marked Unchecked (and Late), so
+// that the store checks it, and nothing newer is.
+func TestUncheckedShifts(t *testing.T) {
+	opts := DefaultOptions()
+	base := time.Date(1935, 8, 1, 22, 0, 0, 0, time.UTC)
+	at := func(id string, start time.Time) shift.Event {
+		return shift.Event{EventID: id, PlantID: "irmino", Industry: "coal", Role: "hewer", WorkerID: "w-" + id,
+			CrewSize: 1, ShiftStart: start, ShiftHours: 6, Output: 14, Unit: "t"}
+	}
+	tests := []struct {
+		name          string
+		now           time.Time // stream time reached before the last event
+		last          shift.Event
+		duplicate     bool
+		late, uncheck bool
+	}{
+		{"repeat within retention", base.Add(opts.Retention() - time.Hour), at("a", base), true, false, false},
+		{"repeat past retention", base.Add(opts.Retention() + time.Hour), at("a", base), false, true, true},
+		{"new shift past retention", base.Add(opts.Retention() + time.Hour), at("b", base), false, true, true},
+		{"late within retention", base.Add(opts.Window + 2*24*time.Hour), at("b", base.Add(24*time.Hour)), false, true, false},
+		{"on time", base.Add(24 * time.Hour), at("b", base.Add(24*time.Hour+time.Minute)), false, false, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p, _ := NewPartition(opts, 0)
+			var out Output
+			first, clock, last := at("a", base), at("clock", tt.now), tt.last
+			for i, ev := range []*shift.Event{&first, &clock} {
+				if err := p.Process(ev, int64(i), &out); err != nil {
+					t.Fatal(err)
+				}
+			}
+			out.Reset()
+			err := p.Process(&last, 2, &out)
+			if tt.duplicate {
+				if !errors.Is(err, ErrDuplicate) || len(out.Shifts) != 0 {
+					t.Fatalf("err %v and %d shifts, want ErrDuplicate and none", err, len(out.Shifts))
+				}
+				return
+			}
+			if err != nil || len(out.Shifts) != 1 {
+				t.Fatalf("err %v and %d shifts, want one shift", err, len(out.Shifts))
+			}
+			if s := out.Shifts[0]; s.Late != tt.late || s.Unchecked != tt.uncheck {
+				t.Fatalf("Late %v Unchecked %v, want %v %v", s.Late, s.Unchecked, tt.late, tt.uncheck)
+			}
+		})
+	}
+}

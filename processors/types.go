@@ -33,6 +33,11 @@ type Shift struct {
 	// their partition's stream time. They are stored with their norm but do
 	// not enter state, and raise no alerts.
 	Late bool
+	// Unchecked shifts start before the retention span, past which the
+	// processor forgets event ids: a repeat of one cannot be recognised
+	// here, so the store checks these against the event ids it holds.
+	// They are always Late.
+	Unchecked bool
 }
 
 // AlertType names the kind of an alert.
