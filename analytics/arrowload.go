@@ -84,6 +84,12 @@ func newLoader(table, verb string, cols []column) *loader {
 func (l *loader) load(ctx context.Context, tx *commitTx) (int64, error) {
 	rec := l.b.NewRecordBatch()
 	l.resetDicts()
+	return l.loadRecord(ctx, tx, rec)
+}
+
+// loadRecord inserts rec, built by a builder of the loader's schema, and
+// releases it.
+func (l *loader) loadRecord(ctx context.Context, tx *commitTx, rec arrow.RecordBatch) (int64, error) {
 	defer rec.Release()
 	if rec.NumRows() == 0 {
 		return 0, nil

@@ -126,7 +126,14 @@ func (s *Store) stages(ctx context.Context, tx *commitTx, b *ingest.Batch) (res 
 		if keep, next, err = screen(ctx, tx, b); err != nil {
 			return res, done(stageShifts, err)
 		}
-		n, err := step(stageShifts, func() { L.shifts.fill(cmp.Or(b.SourceTopic, b.Topic), b.Shifts, keep, L.seen) }, L.shifts.loader)
+		var n int64
+		prep, _ := b.Prepared.(*preparedShifts)
+		if rec := prep.take(b, keep); rec != nil {
+			n, err = L.shifts.loadRecord(ctx, tx, rec)
+			err = done(stageShifts, err)
+		} else {
+			n, err = step(stageShifts, func() { L.shifts.fill(cmp.Or(b.SourceTopic, b.Topic), b.Shifts, keep, L.seen) }, L.shifts.loader)
+		}
 		if err != nil {
 			return res, err
 		}
@@ -334,14 +341,15 @@ func newShiftLoader(cfg loaderConfig) *shiftLoader {
 	}
 }
 
-// fill appends the shifts screen kept, skipping any whose event id came
-// earlier in the batch: the processors keep the first of a repeat.
+// fill appends the shifts screen kept (all when keep is nil), skipping any
+// whose event id came earlier in the batch: the processors keep the first
+// of a repeat.
 func (l *shiftLoader) fill(topic string, shifts []processors.Shift, keep []bool, seen map[string]struct{}) {
 	defer clear(seen)
 	l.b.Reserve(len(shifts))
 	for i := range shifts {
 		sh := &shifts[i]
-		if !keep[i] {
+		if keep != nil && !keep[i] {
 			continue
 		}
 		if _, dup := seen[sh.EventID]; dup {

@@ -217,3 +217,87 @@ func primaryKeys(t *testing.T, db *sql.DB) int {
 	}
 	return n
 }
+
+// TestCommitPrepared: a batch prepared ahead (ingest.Preparer) stores what
+// the same batch stores unprepared, also when the record cannot be used.
+func TestCommitPrepared(t *testing.T) {
+	tests := []struct {
+		name    string
+		batches func() []*ingest.Batch
+		// change runs between Prepare and Commit of the last batch
+		change func(b *ingest.Batch)
+	}{
+		{
+			name:    "every shift kept",
+			batches: func() []*ingest.Batch { return []*ingest.Batch{positioned(run{0, 500, 0, 0, false})} },
+		},
+		{
+			name: "a replay dropped by position",
+			batches: func() []*ingest.Batch {
+				return []*ingest.Batch{positioned(run{0, 50, 0, 0, false}), positioned(run{40, 50, 0, 40, false})}
+			},
+		},
+		{
+			name: "repeats inside the batch",
+			batches: func() []*ingest.Batch {
+				return []*ingest.Batch{shiftBatch(0, 5, 0, 0), {Topic: testTopic, Shifts: append(shiftBatch(3, 5, 1, 0).Shifts, shiftBatch(0, 2, 1, 9).Shifts...)}}
+			},
+		},
+		{
+			name:    "shifts added after Prepare",
+			batches: func() []*ingest.Batch { return []*ingest.Batch{positioned(run{0, 50, 0, 0, false})} },
+			change: func(b *ingest.Batch) {
+				more := positioned(run{50, 10, 0, 50, false})
+				b.Shifts, b.Positions = append(b.Shifts, more.Shifts...), append(b.Positions, more.Positions...)
+			},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			plain, _ := openTemp(t)
+			prepared, _ := openTemp(t)
+			var wantN, gotN []int
+			for _, b := range tt.batches() {
+				if tt.change != nil {
+					tt.change(b)
+				}
+				wantN = append(wantN, mustCommit(t, plain, b).ShiftsInserted)
+			}
+			for _, b := range tt.batches() {
+				prepared.Prepare(b)
+				if b.Prepared == nil {
+					t.Fatal("Prepare left the batch unprepared")
+				}
+				if tt.change != nil {
+					tt.change(b)
+				}
+				gotN = append(gotN, mustCommit(t, prepared, b).ShiftsInserted)
+				b.Reset()
+			}
+			if fmt.Sprint(gotN) != fmt.Sprint(wantN) {
+				t.Errorf("ShiftsInserted %v prepared, %v not", gotN, wantN)
+			}
+			if got, want := dumpShifts(t, prepared), dumpShifts(t, plain); got != want {
+				t.Errorf("prepared batches stored other rows:\n%.600s\nwant\n%.600s", got, want)
+			}
+		})
+	}
+}
+
+func dumpShifts(t *testing.T, s *Store) string {
+	t.Helper()
+	rows, err := s.DB().Query(`SELECT * FROM shifts ORDER BY event_id, kafka_partition, kafka_offset`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	cols, _ := rows.Columns()
+	var out strings.Builder
+	for rows.Next() {
+		fmt.Fprintln(&out, scanMap(t, rows, cols))
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return out.String()
+}

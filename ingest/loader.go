@@ -97,11 +97,28 @@ func (r *sinkRole) generation(ctx, flushCtx context.Context, gen *kafka.Generati
 		timer     = time.NewTimer(time.Hour)
 	)
 	timer.Stop()
+	// A full batch waiting for the commit in flight is prepared meanwhile
+	// when the sink can (ingest.Preparer): DuckDB's Arrow input is built on
+	// the other core. preparing is closed when that is done.
+	preparer, _ := r.sink.(Preparer)
+	var preparing chan struct{}
+	prepare := func() {
+		if preparer == nil || preparing != nil {
+			return
+		}
+		ch, b := make(chan struct{}), &fill.batch
+		preparing = ch
+		go func() { defer close(ch); preparer.Prepare(b) }()
+	}
 	start := func() {
 		timer.Stop()
 		due = false
 		if fill.messages == 0 {
 			return
+		}
+		if preparing != nil {
+			<-preparing
+			preparing = nil
 		}
 		cur := fill
 		fill, spare = spare, nil
@@ -134,8 +151,12 @@ func (r *sinkRole) generation(ctx, flushCtx context.Context, gen *kafka.Generati
 				timer.Reset(r.opts.BatchMaxWait)
 			}
 			fill.add(l)
-			if fill.rows >= r.opts.SinkBatchMaxRows && !inflight {
-				start()
+			if fill.rows >= r.opts.SinkBatchMaxRows {
+				if inflight {
+					prepare()
+				} else {
+					start()
+				}
 			}
 		case <-timer.C:
 			due = true
@@ -151,6 +172,10 @@ func (r *sinkRole) generation(ctx, flushCtx context.Context, gen *kafka.Generati
 				start()
 			}
 		case <-done:
+			if preparing != nil {
+				<-preparing // before the batch changes again
+				preparing = nil
+			}
 			if err := wait(); err != nil {
 				return err
 			}

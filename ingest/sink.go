@@ -41,6 +41,25 @@ type Batch struct {
 	Rejects   []Reject
 	// Offsets maps a partition of Topic to the next offset to consume.
 	Offsets map[int32]int64
+
+	// Prepared is a Preparer's own form of the batch, from Prepare; a
+	// Commit that finds it stale (the batch changed since) ignores it.
+	Prepared Prepared
+}
+
+// Prepared is what a Preparer built ahead of a commit.
+type Prepared interface {
+	// Release frees it; Commit and Reset release what they were given.
+	Release()
+}
+
+// Preparer is a Sink that can do part of a commit's work ahead of it,
+// outside its transaction: the sink role prepares a full batch while the
+// previous one commits, so that the two overlap on two cores.
+type Preparer interface {
+	// Prepare sets b.Prepared. It may run while Commit runs on another
+	// batch, and must not change what Commit stores.
+	Prepare(b *Batch)
 }
 
 // Position is where in the processors' input a shift came from.
@@ -61,6 +80,10 @@ func (b *Batch) Reset() {
 	clear(b.Rejects)
 	b.Rejects = b.Rejects[:0]
 	clear(b.Offsets)
+	if b.Prepared != nil {
+		b.Prepared.Release()
+		b.Prepared = nil
+	}
 }
 
 // CommitResult says what a commit stored.
