@@ -8,6 +8,11 @@ pipeline: the figures in BENCHMARKS.md ("The hot table") come from
     $(ls -d ~/.cache/stakhanov/venv-*/bin/python | head -1) bench/duckdb/insert_cost.py
 
 (the notebooks' virtualenv: duckdb on the Go driver's DuckDB release).
+With the argument `commit` it splits each commit's time between the INSERT
+and the COMMIT instead, on one DuckDB thread as the pipeline runs it, in
+250 000-row commits of 1 M rows ("What was done" in BENCHMARKS.md):
+
+    $(ls -d ~/.cache/stakhanov/venv-*/bin/python | head -1) bench/duckdb/insert_cost.py commit
 """
 import os
 import sys
@@ -18,7 +23,8 @@ import duckdb
 import numpy as np
 import pyarrow as pa
 
-N = int(sys.argv[1]) if len(sys.argv) > 1 else 600_000
+MODE = sys.argv[1] if len(sys.argv) > 1 and not sys.argv[1].isdigit() else "insert"
+N = int(sys.argv[-1]) if len(sys.argv) > 1 and sys.argv[-1].isdigit() else 600_000
 
 
 def table(n):
@@ -59,6 +65,44 @@ def run(t, label, per_commit, unique="event_id", ignore=False, settings=()):
         con.close()
     print(f"{label:<48} {per_commit:>7} rows/commit  {t.num_rows / took:>9,.0f} rows/s", flush=True)
 
+
+def split(t, label, per_commit, unique=None, threads=1, settings=()):
+    """Times the INSERT and the COMMIT of each commit apart."""
+    with tempfile.TemporaryDirectory() as d:
+        path = os.path.join(d, "x.duckdb")
+        con = duckdb.connect(path)
+        con.execute(f"SET threads = {threads}")
+        con.execute("SET checkpoint_threshold = '256MB'")  # the pipeline's
+        for s in settings:
+            con.execute(s)
+        con.execute("CREATE TABLE s AS SELECT * FROM t LIMIT 0")
+        if unique:
+            con.execute(f"CREATE UNIQUE INDEX s_key ON s ({unique})")
+        ins = com = 0.0
+        for i in range(0, t.num_rows, per_commit):
+            batch = t.slice(i, per_commit)  # noqa: F841 (scanned by name)
+            con.execute("BEGIN")
+            a = time.perf_counter()
+            con.execute("INSERT INTO s SELECT * FROM batch")
+            b = time.perf_counter()
+            con.execute("COMMIT")
+            ins, com = ins + b - a, com + time.perf_counter() - b
+        con.execute("CHECKPOINT")
+        size = os.path.getsize(path)
+        con.close()
+    n = t.num_rows / per_commit
+    print(f"{label:<44} INSERT {ins / n * 1000:4.0f} ms  COMMIT {com / n * 1000:4.0f} ms  "
+          f"{t.num_rows / (ins + com):>9,.0f} rows/s  file {size / 1e6:4.0f} MB", flush=True)
+
+
+if MODE == "commit":
+    t = table(1_000_000)
+    split(t, "event_id unique", 250_000, unique="event_id")
+    split(t, "no key", 250_000)
+    split(t, "no key, 2 threads", 250_000, threads=2)
+    split(t, "no key, without alp, alprd, fsst", 250_000, settings=["SET disabled_compression_methods = 'alp,alprd,fsst'"])
+    split(t, "no key, uncompressed", 250_000, settings=["SET force_compression = 'uncompressed'"])
+    sys.exit(0)
 
 t = table(N)
 run(t, "unique event_id, INSERT", 50_000)
