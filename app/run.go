@@ -25,9 +25,18 @@ type RunOptions struct {
 	// <DuckDB file>.snapshot; Live.SnapshotInterval, default 15 min, 0 for
 	// none). Its zero value serves nothing and takes no snapshots.
 	Live LiveOptions
+	// MetricsAddr is the host:port serving Prometheus metrics (/metrics),
+	// /healthz and /readyz. Default "127.0.0.1:9464"; "off" (or "") serves
+	// none. Like the query endpoint it binds loopback unless given another
+	// address.
+	MetricsAddr string
 
 	started func(*ingest.Pipeline) // tests watch the pipeline through this
 }
+
+// DefaultMetricsAddr is where metrics are served unless told otherwise:
+// loopback, on the port Prometheus' exporters conventionally leave free.
+const DefaultMetricsAddr = "127.0.0.1:9464"
 
 // DefaultRunOptions returns the documented defaults for the given brokers,
 // writing stakhanov.duckdb.
@@ -37,6 +46,7 @@ func DefaultRunOptions(brokers ...string) RunOptions {
 		DuckDB:      analytics.DefaultOptions("stakhanov.duckdb"),
 		ReportEvery: 30 * time.Second,
 		Live:        DefaultLiveOptions(),
+		MetricsAddr: DefaultMetricsAddr,
 	}
 }
 

@@ -63,6 +63,10 @@ type Options struct {
 	// ShutdownTimeout bounds the final flush on shutdown. Default 30 s.
 	ShutdownTimeout time.Duration
 
+	// Security is how connections to the brokers are made (TLS, SASL).
+	// Default: plain TCP.
+	Security Security
+
 	// Processor holds the rules' thresholds.
 	Processor processors.Options
 	// Logger receives one line per notable event. Default slog.Default().
@@ -132,6 +136,9 @@ func (o Options) Validate() error {
 		if t == o.InputTopic || t == o.AlertsTopic || t == o.DLQTopic {
 			return fail("topic %s is internal to group %s", t, o.Group)
 		}
+	}
+	if err := o.Security.Validate(); err != nil {
+		return fmt.Errorf("%w: %w", ErrInvalidOptions, err)
 	}
 	if err := o.Processor.Validate(); err != nil {
 		return fmt.Errorf("%w: %w", ErrInvalidOptions, err)

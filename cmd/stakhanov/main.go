@@ -19,7 +19,7 @@ import (
 
 	"github.com/stakhanov/stakhanov/analytics"
 	"github.com/stakhanov/stakhanov/app"
-	"github.com/stakhanov/stakhanov/ingest"
+	"github.com/stakhanov/stakhanov/config"
 	"github.com/stakhanov/stakhanov/simulator"
 )
 
@@ -28,6 +28,7 @@ const usage = `stakhanov — record shifts, norms and pace-setters from shift ev
 Usage:
   stakhanov demo     [--duckdb FILE]                 the whole pipeline on an embedded broker and simulated plants
   stakhanov run      --brokers HOST:PORT[,…] [flags]  the long-running pipeline against any Kafka (--role process|sink|all)
+  stakhanov config   [--config FILE] [flags]         the configuration run would use (file < environment < flags)
   stakhanov broker   [--listen 127.0.0.1:9092]       an embedded Kafka-protocol broker for development
   stakhanov simulate --brokers HOST:PORT[,…]         produce simulated plants' shift events
   stakhanov query    [--duckdb FILE] [--format table|csv|json|arrow] [--endpoint URL] SQL
@@ -53,6 +54,8 @@ func main() {
 		err = demo(ctx, args)
 	case "run":
 		err = run(ctx, args)
+	case "config":
+		err = showConfig(ctx, args)
 	case "broker":
 		err = broker(ctx, args)
 	case "simulate":
@@ -74,11 +77,17 @@ func main() {
 	if errors.Is(err, flag.ErrHelp) {
 		os.Exit(0)
 	}
+	if errors.Is(err, errSilent) {
+		os.Exit(1)
+	}
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "stakhanov: %v\n", err)
 		os.Exit(1)
 	}
 }
+
+// errSilent fails a command that has said why already.
+var errSilent = errors.New("failed")
 
 func newFlags(name, synopsis string, about ...string) *flag.FlagSet {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
@@ -140,63 +149,74 @@ func demo(ctx context.Context, args []string) error {
 }
 
 func run(ctx context.Context, args []string) error {
-	fs := newFlags("run", "run --brokers HOST:PORT[,…] [flags]",
+	c, _, err := resolveRun("run", "run --brokers HOST:PORT[,…] [--config FILE] [flags]", args,
 		`While the sink (--role sink or all) holds the DuckDB file, no other process can open it.
 Analysts read it through the read-only SQL endpoint this process serves (--query-addr;
 its URL is written to FILE.endpoint, which "stakhanov query|snapshot|export" find by
 themselves) and through snapshots in --snapshot-dir, taken every --snapshot-interval
 and on request (POST /v1/snapshot, "stakhanov snapshot"). See docs/live-reading.md.`)
-	ro := app.DefaultRunOptions()
-	io := ro.Ingest
-	po := &io.Processor
-	lo := &ro.Live
-	brokers := fs.String("brokers", "", "Kafka bootstrap brokers, comma-separated (required)")
-	duck := fs.String("duckdb", ro.DuckDB.Path, "DuckDB file to write")
-	fs.StringVar(&lo.QueryAddr, "query-addr", lo.QueryAddr,
-		"host:port of the read-only SQL endpoint (port 0: a free one, written to FILE.endpoint); \"off\": none. "+
-			"Any address but loopback is served only when given here, with a warning: the endpoint has no authentication")
-	fs.DurationVar(&lo.QueryTimeout, "query-timeout", lo.QueryTimeout, "longest run of one endpoint query")
-	fs.IntVar(&lo.QueryMaxConcurrent, "query-max-concurrent", lo.QueryMaxConcurrent, "endpoint queries and snapshots at once; more get HTTP 503")
-	fs.StringVar(&lo.SnapshotDir, "snapshot-dir", "", "directory of snapshots, periodic and requested (default FILE.snapshot beside the DuckDB file)")
-	fs.DurationVar(&lo.SnapshotInterval, "snapshot-interval", lo.SnapshotInterval, "how often the sink takes a snapshot, when something was stored since the last (0: only on request)")
-	fs.StringVar(&io.Group, "group", io.Group, "consumer group")
-	fs.StringVar(&io.InputTopic, "input", io.InputTopic, "input topic of shift events")
-	fs.StringVar(&io.AlertsTopic, "alerts", io.AlertsTopic, "alerts topic (created if missing)")
-	fs.StringVar(&io.DLQTopic, "dlq", io.DLQTopic, "dead-letter topic (created if missing)")
-	fs.BoolVar(&io.CreateTopics, "create-topics", io.CreateTopics, "create missing alerts and dead-letter topics")
-	role := fs.String("role", "all", "what this process runs: process (the rules, no DuckDB), sink (the DuckDB writer, one per file) or all")
-	fs.BoolVar(&io.Repartition, "repartition", io.Repartition, "re-key input by plant_id through an internal topic (input not keyed by plant)")
-	fs.DurationVar(&io.CheckpointInterval, "checkpoint-interval", io.CheckpointInterval, "how often partition state is checkpointed to Kafka")
-	fs.IntVar(&io.BatchMaxEvents, "batch-max-events", io.BatchMaxEvents, "input messages per processed batch at most")
-	fs.IntVar(&io.SinkBatchMaxRows, "sink-batch-max-rows", io.SinkBatchMaxRows, "rows per DuckDB commit at most; bounds the sink's memory")
-	fs.DurationVar(&io.BatchMaxWait, "batch-max-wait", io.BatchMaxWait, "longest wait before committing a batch")
-	fs.DurationVar(&po.Window, "window", po.Window, "trailing window of a shift's norm")
-	fs.DurationVar(&po.AllowedLateness, "lateness", po.AllowedLateness, "allowed lateness before a day closes")
-	fs.IntVar(&po.RecordMinShifts, "record-min-shifts", po.RecordMinShifts, "shifts in the window needed to judge a record")
-	fs.Float64Var(&po.RecordRatio, "record-ratio", po.RecordRatio, "rate over the norm that makes a record")
-	fs.Float64Var(&po.SuspectScrapShare, "suspect-scrap-share", po.SuspectScrapShare, "scrap share above which a record is suspect")
-	fs.IntVar(&po.PaceMinWorkers, "pace-min-workers", po.PaceMinWorkers, "workers a day group needs to be judged for pace")
-	fs.Float64Var(&po.PaceSetterRatio, "pace-setter-ratio", po.PaceSetterRatio, "day rate over the day's median that makes a pace-setter")
-	fs.Float64Var(&po.CommonPaceTolerance, "common-pace-tolerance", po.CommonPaceTolerance, "half-width of the common level, relative to the median")
-	fs.Float64Var(&po.CommonPaceShare, "common-pace-share", po.CommonPaceShare, "share of workers at the common level for common_pace")
-	threads := fs.Int("duckdb-threads", analytics.DefaultThreads, "DuckDB worker threads")
-	mem := fs.String("duckdb-memory-limit", analytics.DefaultMemoryLimit, "DuckDB memory limit")
-	report := fs.Duration("report-every", ro.ReportEvery, "interval of progress log lines (0: none)")
-	logger := logFlags(fs, "info")
-	if err := fs.Parse(args); err != nil {
+	if err != nil {
 		return err
 	}
-	io.Brokers = splitList(*brokers)
-	io.Logger = logger()
-	var err error
-	if io.Roles, err = ingest.ParseRoles(*role); err != nil {
+	log, err := c.Logger(os.Stderr)
+	if err != nil {
 		return err
 	}
-	d := analytics.DefaultOptions(*duck)
-	d.Threads, d.MemoryLimit = *threads, *mem
-	ro.Ingest, ro.DuckDB, ro.ReportEvery = io, d, *report
-	_, err = app.Run(ctx, ro)
+	c.Run.Ingest.Logger = log
+	if unknown := c.Registry().UnknownEnv(os.Environ(), knownEnv...); len(unknown) > 0 {
+		log.Warn("environment variables that name no option, ignored", "variables", unknown)
+	}
+	_, err = app.Run(ctx, c.Run)
 	return err
+}
+
+// knownEnv are STAKHANOV_ variables that are not options.
+var knownEnv = []string{configEnv, "STAKHANOV_PYTHON"}
+
+// configEnv names the configuration file when --config is not given.
+const configEnv = "STAKHANOV_CONFIG"
+
+// resolveRun reads the run command's options: defaults, then the file of
+// --config (or $STAKHANOV_CONFIG), then STAKHANOV_… variables, then flags.
+func resolveRun(name, synopsis string, args []string, about ...string) (*app.RunConfig, *config.Registry, error) {
+	fs := newFlags(name, synopsis, append(about, `Every option can also be set in a YAML file (--config; deploy/stakhanov.yaml
+is a commented example) and in the environment (the variable in brackets);
+flags override the environment, which overrides the file. "stakhanov config"
+prints the resolved configuration.`)...)
+	c := app.DefaultRunConfig()
+	reg := c.Registry()
+	path := fs.String("config", "", "YAML configuration file (default $"+configEnv+")")
+	reg.Bind(fs)
+	if err := fs.Parse(args); err != nil {
+		return nil, nil, err
+	}
+	if fs.NArg() > 0 {
+		return nil, nil, fmt.Errorf("%s: unexpected argument %q", name, fs.Arg(0))
+	}
+	if *path == "" {
+		*path = os.Getenv(configEnv)
+	}
+	if err := reg.Resolve(*path, nil); err != nil {
+		return nil, nil, err
+	}
+	return c, reg, nil
+}
+
+// showConfig prints the configuration run would use, secrets redacted.
+func showConfig(_ context.Context, args []string) error {
+	c, reg, err := resolveRun("config", "config [--config FILE] [run's flags]", args,
+		"Prints the configuration \"stakhanov run\" would use with the same file, environment\nand flags, as YAML, secrets redacted; each value not a default says where it came from.")
+	if err != nil {
+		return err
+	}
+	if err := reg.WriteYAML(os.Stdout); err != nil {
+		return err
+	}
+	if err := c.Run.Validate(); err != nil {
+		fmt.Fprintf(os.Stderr, "stakhanov config: this configuration would not run: %v\n", err)
+		return errSilent
+	}
+	return nil
 }
 
 func broker(ctx context.Context, args []string) error {
