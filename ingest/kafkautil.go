@@ -14,15 +14,35 @@ import (
 	"github.com/segmentio/kafka-go"
 )
 
-// base holds what every role needs: options, a logger, a Kafka client.
+// base holds what every role needs: options, a logger, a Kafka client,
+// and the connector every connection is made with (TLS, SASL).
 type base struct {
 	opts   Options
 	log    *slog.Logger
+	conn   *Connector
 	client *kafka.Client
 }
 
-func newBase(opts Options) base {
-	return base{opts: opts, log: opts.logger(), client: &kafka.Client{Addr: kafka.TCP(opts.Brokers...), Timeout: 30 * time.Second}}
+func newBase(opts Options) (base, error) {
+	conn, err := NewConnector(opts.Brokers, opts.Security)
+	if err != nil {
+		return base{}, fmt.Errorf("%w: %w", ErrInvalidOptions, err)
+	}
+	return base{opts: opts, log: opts.logger(), conn: conn, client: conn.Client(30 * time.Second)}, nil
+}
+
+// authFailure turns a refusal of the credentials or of TLS into the error
+// that stops the pipeline: the same settings would only be refused again,
+// and retrying would hide a configuration error behind a stream of
+// warnings.
+func (b *base) authFailure(what string, err error) error {
+	if !IsAuthError(err) {
+		return nil
+	}
+	if errors.Is(err, ErrAuthentication) {
+		return err
+	}
+	return fmt.Errorf("%s: %w: %w (check kafka.tls and kafka.sasl settings)", what, ErrAuthentication, err)
 }
 
 // writer makes a producer for topic. Acks from all in-sync replicas: a
@@ -31,6 +51,7 @@ func newBase(opts Options) base {
 func (b *base) writer(topic string, balancer kafka.Balancer) *kafka.Writer {
 	return &kafka.Writer{
 		Addr:         kafka.TCP(b.opts.Brokers...),
+		Transport:    b.conn.Transport,
 		Topic:        topic,
 		Balancer:     balancer,
 		RequiredAcks: kafka.RequireAll,
@@ -93,6 +114,9 @@ func (b *base) retry(ctx context.Context, what string, fn func(context.Context) 
 		var stop backoffStop
 		if errors.As(err, &stop) {
 			return fmt.Errorf("%s: %w", what, stop.error)
+		}
+		if auth := b.authFailure(what, err); auth != nil {
+			return auth
 		}
 		if ctx.Err() != nil {
 			return fmt.Errorf("%s: %w (gave up: %w)", what, err, ctx.Err())
@@ -165,6 +189,7 @@ func (b *base) joinGroup(id, topic string) (*kafka.ConsumerGroup, error) {
 	g, err := kafka.NewConsumerGroup(kafka.ConsumerGroupConfig{
 		ID:                id,
 		Brokers:           b.opts.Brokers,
+		Dialer:            b.conn.Dialer,
 		Topics:            []string{topic},
 		HeartbeatInterval: time.Second,
 		SessionTimeout:    10 * time.Second,
@@ -190,6 +215,9 @@ func (b *base) generations(ctx context.Context, id string, group *kafka.Consumer
 		gen, err := group.Next(ctx)
 		if ctx.Err() != nil || errors.Is(err, kafka.ErrGroupClosed) {
 			return nil
+		}
+		if auth := b.authFailure("joining consumer group "+id, err); auth != nil {
+			return auth
 		}
 		if err != nil {
 			b.log.Warn("waiting: joining consumer group failed", "group", id, "err", err, "backoff", backoff)

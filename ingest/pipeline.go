@@ -29,7 +29,11 @@ func New(opts Options, sink Sink) (*Pipeline, error) {
 	if opts.Roles&RoleSink != 0 && sink == nil {
 		return nil, fmt.Errorf("%w: the sink role needs a sink", ErrInvalidOptions)
 	}
-	p := &Pipeline{base: newBase(opts), sink: sink}
+	b, err := newBase(opts)
+	if err != nil {
+		return nil, err
+	}
+	p := &Pipeline{base: b, sink: sink}
 	if opts.Roles&RoleProcess != 0 {
 		p.proc = newProcessorRole(&p.base, &p.count)
 		if opts.Repartition {

@@ -178,7 +178,9 @@ func caughtUp(t *testing.T) func(*Pipeline) bool {
 
 func readAll(t *testing.T, addr, topic string) []kafka.Message {
 	t.Helper()
-	c := &kafka.Client{Addr: kafka.TCP(addr)}
+	// its own transport: the shared default one may hold metadata from
+	// before the pipeline created topic
+	c := &kafka.Client{Addr: kafka.TCP(addr), Transport: &kafka.Transport{}}
 	ctx := context.Background()
 	_, end, err := EndOffsets(ctx, c, topic)
 	if err != nil {

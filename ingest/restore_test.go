@@ -23,7 +23,10 @@ func TestRestoreMillionShifts(t *testing.T) {
 	}
 	env := testKafka(t, 1, "shift-events")
 	o := env.options("restore")
-	b := newBase(o)
+	b, err := newBase(o)
+	if err != nil {
+		t.Fatal(err)
+	}
 	ctx := context.Background()
 	if err := EnsureTopics(ctx, b.client, 1, o.CheckpointTopic()); err != nil {
 		t.Fatal(err)
