@@ -42,6 +42,7 @@ func TestLiveReadingWhileIngesting(t *testing.T) {
 	path := filepath.Join(dir, "live.duckdb")
 
 	o := DefaultRunOptions(b.Addr)
+	o.MetricsAddr = "127.0.0.1:0"
 	o.Ingest.InputTopic = input
 	o.Ingest.Group, o.Ingest.AlertsTopic, o.Ingest.DLQTopic = b.topic("live"), b.topic("live-alerts"), b.topic("live-dlq")
 	o.Ingest.BatchMaxEvents = 2000 // many small commits: counts rise visibly

@@ -72,7 +72,7 @@ func startProc(t *testing.T, bin, dir, name string, args ...string) *proc {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(bin, append([]string{"run", "--log-level", "debug", "--report-every", "0"}, args...)...)
+	cmd := exec.Command(bin, append([]string{"run", "--log-level", "debug", "--report-every", "0", "--metrics-addr", "127.0.0.1:0"}, args...)...)
 	cmd.Stdout, cmd.Stderr = f, f
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

@@ -32,6 +32,7 @@ type RunOptions struct {
 	MetricsAddr string
 
 	started func(*ingest.Pipeline) // tests watch the pipeline through this
+	serving func(metricsAddr string)
 }
 
 // DefaultMetricsAddr is where metrics are served unless told otherwise:
@@ -68,6 +69,23 @@ func Run(ctx context.Context, o RunOptions) (ingest.Stats, error) {
 	log := o.Ingest.Logger
 	if log == nil {
 		log = slog.Default()
+	}
+	// Metrics and health answer from the start: a sink waiting for its
+	// file is alive but not ready.
+	m := newMetrics()
+	if err := m.serve(o.MetricsAddr, log); err != nil {
+		return ingest.Stats{}, err
+	}
+	defer m.stop()
+	if o.serving != nil {
+		o.serving(m.addr)
+	}
+	prev := o.Ingest.OnCommit
+	o.Ingest.OnCommit = func(d time.Duration, rows int) {
+		m.observeCommit(d, rows)
+		if prev != nil {
+			prev(d, rows)
+		}
 	}
 	// Only the sink role writes DuckDB: processing instances need no disk.
 	var store *analytics.Store
@@ -110,6 +128,7 @@ func Run(ctx context.Context, o RunOptions) (ingest.Stats, error) {
 		}
 		return ingest.Stats{}, err
 	}
+	m.attach(p)
 	if o.started != nil {
 		o.started(p)
 	}
@@ -120,6 +139,9 @@ func Run(ctx context.Context, o RunOptions) (ingest.Stats, error) {
 	log.Info("pipeline starting", "role", o.Ingest.Roles, "brokers", o.Ingest.Brokers, "input", o.Ingest.InputTopic,
 		"group", o.Ingest.Group, "repartition", o.Ingest.Repartition, "duckdb", o.DuckDB.Path)
 	runErr := p.Run(ctx)
+	if runErr != nil {
+		m.failed.Store(&runErr)
+	}
 	close(stopReport)
 	st := p.Stats()
 	// Readers go before the file closes; they were served through the

@@ -19,6 +19,7 @@ type sinkRole struct {
 	mu     sync.Mutex
 	stored map[int32]int64
 	high   map[int32]int64
+	joined bool // a generation was assigned
 }
 
 func newSinkRole(b *base, sink Sink, count *counters) *sinkRole {
@@ -64,6 +65,7 @@ func (r *sinkRole) generation(ctx, flushCtx context.Context, gen *kafka.Generati
 	in := make(chan *loaded, 2*len(assigned)+1)
 	var wg sync.WaitGroup
 	r.mu.Lock()
+	r.joined = true
 	clear(r.stored)
 	clear(r.high)
 	for _, a := range assigned {
@@ -273,7 +275,11 @@ func (b *pending) reset() {
 func (r *sinkRole) flush(ctx context.Context, gen *kafka.Generation, b *pending) error {
 	var res CommitResult
 	if err := r.retry(ctx, "storing a batch", func(ctx context.Context) (err error) {
+		start := time.Now()
 		res, err = r.sink.Commit(ctx, &b.batch)
+		if err == nil && r.opts.OnCommit != nil {
+			r.opts.OnCommit(time.Since(start), b.rows)
+		}
 		return err
 	}); err != nil {
 		return err

@@ -71,6 +71,9 @@ type Options struct {
 	Processor processors.Options
 	// Logger receives one line per notable event. Default slog.Default().
 	Logger *slog.Logger
+	// OnCommit, when set, is called after each successful sink commit with
+	// its duration and the rows it stored (metrics). It must be quick.
+	OnCommit func(d time.Duration, rows int)
 }
 
 // DefaultOptions returns the documented defaults for the given brokers.

@@ -29,6 +29,8 @@ type processorRole struct {
 	mu        sync.Mutex
 	processed map[int32]int64 // next input offset published, per owned partition
 	high      map[int32]int64
+	parts     map[int32]*procStatus // owned partitions, for Pipeline.Partitions
+	joined    bool                  // a generation was assigned
 
 	// abandoned stops a role the way a killed process stops: no final
 	// checkpoint, nothing flushed (set by tests)
@@ -45,7 +47,17 @@ func newProcessorRole(b *base, count *counters) *processorRole {
 		ckpt:      &checkpoints{base: b, topic: b.opts.CheckpointTopic(), w: b.writer(b.opts.CheckpointTopic(), samePartition{})},
 		processed: map[int32]int64{},
 		high:      map[int32]int64{},
+		parts:     map[int32]*procStatus{},
 	}
+}
+
+// procStatus is what the metrics and readiness see of one partition.
+type procStatus struct {
+	restored   bool
+	from       int64 // the offset processing resumed at
+	target     int64 // the high watermark when it resumed: the replay to catch up
+	streamTime time.Time
+	stateBytes int64
 }
 
 func (r *processorRole) close() {
@@ -84,6 +96,17 @@ func (r *processorRole) run(ctx context.Context) error {
 				delete(r.high, part)
 			}
 		}
+		for part := range r.parts {
+			if !owned[part] {
+				delete(r.parts, part)
+			}
+		}
+		for part := range owned {
+			if r.parts[part] == nil {
+				r.parts[part] = &procStatus{target: -1}
+			}
+		}
+		r.joined = true
 		r.mu.Unlock()
 		r.log.Info("partitions assigned", "role", "process", "group", r.opts.Group, "generation", gen.ID,
 			"topic", r.opts.processInput(), "partitions", sortedKeys(owned))
@@ -111,6 +134,9 @@ func (r *processorRole) partition(ctx context.Context, gen *kafka.Generation, pa
 	r.log.Info("partition restored", "partition", part, "checkpoint_generation", cp.gen, "next_offset", next,
 		"stream_time", proc.StreamTime(), "window_shifts", st.WindowShifts, "state_bytes", len(cp.state),
 		"took", time.Since(start).Round(time.Millisecond))
+	r.mu.Lock()
+	r.parts[part] = &procStatus{restored: true, from: next, target: -1, streamTime: proc.StreamTime(), stateBytes: int64(len(cp.state))}
+	r.mu.Unlock()
 	cp.state = nil
 
 	// published: the state holds exactly what has been published, so it
@@ -129,6 +155,11 @@ func (r *processorRole) partition(ctx context.Context, gen *kafka.Generation, pa
 		}); err == nil {
 			dirty = false
 			lastSave = time.Now()
+			r.mu.Lock()
+			if ps := r.parts[part]; ps != nil {
+				ps.stateBytes = int64(len(snap))
+			}
+			r.mu.Unlock()
 		} else {
 			// not fatal: the next owner starts from the last checkpoint
 			// written and replays the input since
@@ -157,6 +188,12 @@ func (r *processorRole) partition(ctx context.Context, gen *kafka.Generation, pa
 		}
 		r.mu.Lock()
 		r.high[part] = resp.HighWatermark
+		if ps := r.parts[part]; ps != nil && ps.target < 0 {
+			ps.target = resp.HighWatermark
+			if ps.from < 0 { // from the start of the log
+				ps.from = resp.LogStartOffset
+			}
+		}
 		r.mu.Unlock()
 		clearResults(&res)
 		out.Reset()
@@ -210,6 +247,9 @@ func (r *processorRole) partition(ctx context.Context, gen *kafka.Generation, pa
 		r.account(&res, &out, messages)
 		r.mu.Lock()
 		r.processed[part] = next
+		if ps := r.parts[part]; ps != nil {
+			ps.streamTime = proc.StreamTime()
+		}
 		r.mu.Unlock()
 		// Kafka's group offsets feed lag tools; the checkpoint is what
 		// resumes, so a failure here is only logged
@@ -367,6 +407,9 @@ func (r *processorRole) account(res *Results, out *processors.Output, messages i
 	c.messages.Add(int64(messages))
 	c.duplicates.Add(int64(out.Duplicates))
 	c.rejects.Add(int64(len(res.Rejects)))
+	for i := range res.Rejects {
+		c.reject(res.Rejects[i].Reason)
+	}
 	for i := range out.Shifts {
 		if out.Shifts[i].Late {
 			c.late.Add(1)

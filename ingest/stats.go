@@ -1,6 +1,8 @@
 package ingest
 
 import (
+	"maps"
+	"sync"
 	"sync/atomic"
 
 	"github.com/stakhanov/stakhanov/processors"
@@ -15,7 +17,9 @@ type Stats struct {
 	Duplicates int64 // dropped as repeats of an event_id
 	Late       int64
 	Rejects    int64
-	Alerts     map[processors.AlertType]int64
+	// RejectsByReason splits Rejects by their reason (shift.Reason…).
+	RejectsByReason map[string]int64
+	Alerts          map[processors.AlertType]int64
 
 	Shifts  int64 // shift rows newly stored
 	Stored  int64 // shifts and rejects received by the sink, repeats included
@@ -25,6 +29,18 @@ type Stats struct {
 type counters struct {
 	messages, shifts, stored, duplicates, late, rejects, batches atomic.Int64
 	alerts                                                       [4]atomic.Int64
+
+	mu      sync.Mutex
+	reasons map[string]int64
+}
+
+func (c *counters) reject(reason string) {
+	c.mu.Lock()
+	if c.reasons == nil {
+		c.reasons = map[string]int64{}
+	}
+	c.reasons[reason]++
+	c.mu.Unlock()
 }
 
 func alertIndex(t processors.AlertType) int {
@@ -44,6 +60,12 @@ func (c *counters) snapshot() Stats {
 	}
 	for i, t := range processors.AlertTypes {
 		s.Alerts[t] = c.alerts[i].Load()
+	}
+	c.mu.Lock()
+	s.RejectsByReason = maps.Clone(c.reasons)
+	c.mu.Unlock()
+	if s.RejectsByReason == nil {
+		s.RejectsByReason = map[string]int64{}
 	}
 	return s
 }
