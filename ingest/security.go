@@ -155,10 +155,17 @@ func NewConnector(brokers []string, s Security) (*Connector, error) {
 	}
 	return &Connector{
 		Brokers:   brokers,
-		Transport: &kafka.Transport{TLS: tc, SASL: mech, DialTimeout: 10 * time.Second, IdleTimeout: 5 * time.Minute},
-		Dialer:    &kafka.Dialer{TLS: tc, SASLMechanism: mech, Timeout: 10 * time.Second, DualStack: true},
+		Transport: &kafka.Transport{TLS: tc, SASL: mech, DialTimeout: 10 * time.Second, IdleTimeout: 5 * time.Minute, ClientID: clientID},
+		Dialer:    &kafka.Dialer{TLS: tc, SASLMechanism: mech, Timeout: 10 * time.Second, DualStack: true, ClientID: clientID},
 	}, nil
 }
+
+// clientID names this process to the brokers, so that the owner of a
+// partition (`stakhanov status`, broker logs and quotas) is recognisable.
+var clientID = func() string {
+	host, _ := os.Hostname()
+	return fmt.Sprintf("stakhanov-%s-%d", host, os.Getpid())
+}()
 
 // Client is a kafka-go client of the brokers.
 func (c *Connector) Client(timeout time.Duration) *kafka.Client {

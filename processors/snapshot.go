@@ -10,6 +10,7 @@ import (
 	"reflect"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/stakhanov/stakhanov/processors/norms"
 	"github.com/stakhanov/stakhanov/shift"
@@ -624,4 +625,38 @@ func optionValues(o *Options) []optionValue {
 		}
 	}
 	return out
+}
+
+// SnapshotStreamTime reads the stream time a snapshot was taken at,
+// without loading it: what a status report shows of a partition's
+// checkpoint. ok is false for a snapshot taken before any shift.
+func SnapshotStreamTime(b []byte) (t time.Time, ok bool, err error) {
+	if len(b) < len(snapshotMagic) || string(b[:len(snapshotMagic)]) != snapshotMagic {
+		return time.Time{}, false, corrupt("not a partition snapshot")
+	}
+	v, n := binary.Uvarint(b[len(snapshotMagic):])
+	if n <= 0 {
+		return time.Time{}, false, corrupt("no version")
+	}
+	if v != snapshotVersion {
+		return time.Time{}, false, fmt.Errorf("%w: version %d, this build reads version %d", ErrSnapshotVersion, v, snapshotVersion)
+	}
+	body := b[len(snapshotMagic)+n:]
+	if len(body) < 4 || crc32.Checksum(b[:len(b)-4], castagnoli) != binary.LittleEndian.Uint32(b[len(b)-4:]) {
+		return time.Time{}, false, corrupt("checksum mismatch")
+	}
+	r := &snapReader{b: body[:len(body)-4]}
+	for range r.count(2, "options") {
+		r.string("option name")
+		r.string("option value")
+	}
+	r.varint("partition")
+	st := r.varint("stream time")
+	if r.err != nil {
+		return time.Time{}, false, r.err
+	}
+	if st == noTime {
+		return time.Time{}, false, nil
+	}
+	return time.Unix(st, 0).UTC(), true, nil
 }

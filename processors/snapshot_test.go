@@ -556,3 +556,31 @@ func TestSortIDs(t *testing.T) {
 		}
 	}
 }
+
+func TestSnapshotStreamTime(t *testing.T) {
+	opts := snapshotOpts()
+	evs := stream(1, 500)
+	tests := []struct {
+		name string
+		n    int // events processed first
+	}{{"before any shift", 0}, {"after one", 1}, {"after many", 500}}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p, _ := NewPartition(opts, 3)
+			var out Output
+			process(t, p, evs[:tt.n], 0, &out)
+			got, ok, err := SnapshotStreamTime(p.AppendSnapshot(nil))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if ok != (tt.n > 0) || ok && !got.Equal(p.StreamTime()) {
+				t.Fatalf("stream time %v (%v), want %v", got, ok, p.StreamTime())
+			}
+		})
+	}
+	snap := testSnapshot(t, 10)
+	snap[len(snap)/2] ^= 0xff
+	if _, _, err := SnapshotStreamTime(snap); !errors.Is(err, ErrSnapshotCorrupt) {
+		t.Errorf("damaged snapshot: %v", err)
+	}
+}

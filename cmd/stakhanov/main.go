@@ -12,14 +12,17 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"syscall"
+	"text/tabwriter"
 	"time"
 
 	"github.com/stakhanov/stakhanov/analytics"
 	"github.com/stakhanov/stakhanov/app"
 	"github.com/stakhanov/stakhanov/config"
+	"github.com/stakhanov/stakhanov/ingest"
 	"github.com/stakhanov/stakhanov/simulator"
 )
 
@@ -29,6 +32,7 @@ Usage:
   stakhanov demo     [--duckdb FILE]                 the whole pipeline on an embedded broker and simulated plants
   stakhanov run      --brokers HOST:PORT[,…] [flags]  the long-running pipeline against any Kafka (--role process|sink|all)
   stakhanov config   [--config FILE] [flags]         the configuration run would use (file < environment < flags)
+  stakhanov status   --brokers HOST:PORT[,…] [--config FILE] [--json]  each partition's committed offset, lag, owner, stream time
   stakhanov broker   [--listen 127.0.0.1:9092]       an embedded Kafka-protocol broker for development
   stakhanov simulate --brokers HOST:PORT[,…]         produce simulated plants' shift events
   stakhanov query    [--duckdb FILE] [--format table|csv|json|arrow] [--endpoint URL] SQL
@@ -56,6 +60,8 @@ func main() {
 		err = run(ctx, args)
 	case "config":
 		err = showConfig(ctx, args)
+	case "status":
+		err = status(ctx, args)
 	case "broker":
 		err = broker(ctx, args)
 	case "simulate":
@@ -149,7 +155,7 @@ func demo(ctx context.Context, args []string) error {
 }
 
 func run(ctx context.Context, args []string) error {
-	c, _, err := resolveRun("run", "run --brokers HOST:PORT[,…] [--config FILE] [flags]", args,
+	c, _, err := resolveRun("run", "run --brokers HOST:PORT[,…] [--config FILE] [flags]", args, nil,
 		`While the sink (--role sink or all) holds the DuckDB file, no other process can open it.
 Analysts read it through the read-only SQL endpoint this process serves (--query-addr;
 its URL is written to FILE.endpoint, which "stakhanov query|snapshot|export" find by
@@ -178,7 +184,7 @@ const configEnv = "STAKHANOV_CONFIG"
 
 // resolveRun reads the run command's options: defaults, then the file of
 // --config (or $STAKHANOV_CONFIG), then STAKHANOV_… variables, then flags.
-func resolveRun(name, synopsis string, args []string, about ...string) (*app.RunConfig, *config.Registry, error) {
+func resolveRun(name, synopsis string, args []string, extra func(*flag.FlagSet), about ...string) (*app.RunConfig, *config.Registry, error) {
 	fs := newFlags(name, synopsis, append(about, `Every option can also be set in a YAML file (--config; deploy/stakhanov.yaml
 is a commented example) and in the environment (the variable in brackets);
 flags override the environment, which overrides the file. "stakhanov config"
@@ -187,6 +193,9 @@ prints the resolved configuration.`)...)
 	reg := c.Registry()
 	path := fs.String("config", "", "YAML configuration file (default $"+configEnv+")")
 	reg.Bind(fs)
+	if extra != nil {
+		extra(fs)
+	}
 	if err := fs.Parse(args); err != nil {
 		return nil, nil, err
 	}
@@ -202,9 +211,69 @@ prints the resolved configuration.`)...)
 	return c, reg, nil
 }
 
+// status prints how the pipeline's groups stand, from the brokers.
+func status(ctx context.Context, args []string) error {
+	var asJSON *bool
+	c, _, err := resolveRun("status", "status --brokers HOST:PORT[,…] [--config FILE] [--json]", args,
+		func(fs *flag.FlagSet) { asJSON = fs.Bool("json", false, "print the report as JSON") },
+		"Reads, from the brokers alone, each input partition's committed offset, lag, owner and the stream\ntime of its latest checkpoint, and the sink group's position on the results topic. It takes\nthe same configuration as run (--config, STAKHANOV_… variables, flags) and changes nothing.")
+	if err != nil {
+		return err
+	}
+	c.Run.Ingest.Logger = slog.New(slog.DiscardHandler)
+	if err := c.Run.Ingest.Validate(); err != nil {
+		return err
+	}
+	rctx, cancel := context.WithTimeout(ctx, 60*time.Second)
+	defer cancel()
+	r, err := ingest.Report(rctx, c.Run.Ingest)
+	if err != nil {
+		return err
+	}
+	if *asJSON {
+		enc := json.NewEncoder(os.Stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(r)
+	}
+	fmt.Printf("group %s (%s) on %s; sink group %s (%s) on %s\n\n", r.Group, orNone(r.GroupState), r.Input,
+		r.SinkGroup, orNone(r.SinkState), r.Results)
+	tw := tabwriter.NewWriter(os.Stdout, 2, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "PARTITION\tCOMMITTED\tEND\tLAG\tOWNER\tSTREAM TIME\tCHECKPOINT AT\tSINK COMMITTED\tSINK LAG\tSINK OWNER")
+	for _, p := range r.Partitions {
+		st := "-"
+		if !p.StreamTime.IsZero() {
+			st = p.StreamTime.Format(time.RFC3339)
+		}
+		fmt.Fprintf(tw, "%d\t%s\t%d\t%d\t%s\t%s\t%s\t%s\t%s\t%s\n", p.Partition, offset(p.Committed), p.End, p.Lag, orNone(p.Owner),
+			st, offset(p.CheckpointOffset), offset(p.SinkCommitted), lagOf(p.SinkEnd, p.SinkLag), orNone(p.SinkOwner))
+	}
+	return tw.Flush()
+}
+
+func orNone(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+func offset(o int64) string {
+	if o < 0 {
+		return "-"
+	}
+	return strconv.FormatInt(o, 10)
+}
+
+func lagOf(end, lag int64) string {
+	if end < 0 {
+		return "-"
+	}
+	return strconv.FormatInt(lag, 10)
+}
+
 // showConfig prints the configuration run would use, secrets redacted.
 func showConfig(_ context.Context, args []string) error {
-	c, reg, err := resolveRun("config", "config [--config FILE] [run's flags]", args,
+	c, reg, err := resolveRun("config", "config [--config FILE] [run's flags]", args, nil,
 		"Prints the configuration \"stakhanov run\" would use with the same file, environment\nand flags, as YAML, secrets redacted; each value not a default says where it came from.")
 	if err != nil {
 		return err
