@@ -190,3 +190,39 @@ func TestFlags(t *testing.T) {
 		t.Errorf("demo -h: %v", err)
 	}
 }
+
+// TestConfigCommand resolves run's options as `stakhanov config` prints
+// them: file, then environment, then flags; the secret redacted; a
+// misspelled key refused with its line.
+func TestConfigCommand(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "stakhanov.yaml")
+	if err := os.WriteFile(path, []byte("kafka:\n  brokers: [file:9092]\n  group: from-file\n  sasl:\n    mechanism: scram-sha-512\n    username: stakhanov\nrules:\n  record_ratio: 4\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("STAKHANOV_KAFKA_SASL_PASSWORD", "s3cret-pass")
+	t.Setenv("STAKHANOV_KAFKA_GROUP", "from-env")
+	out, err := capture(t, func() error { return showConfig(ctx, []string{"--config", path, "--record-ratio", "5"}) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{`brokers: ["file:9092"]`, `group: "from-env"`, "record_ratio: 5", `password: "<redacted>"`, "(from flag -record-ratio)"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("config output lacks %q:\n%s", want, out)
+		}
+	}
+	if strings.Contains(out, "s3cret-pass") {
+		t.Errorf("the password is printed:\n%s", out)
+	}
+
+	// the same through $STAKHANOV_CONFIG, and a misspelled key
+	bad := filepath.Join(t.TempDir(), "bad.yaml")
+	if err := os.WriteFile(bad, []byte("kafka:\n  brokers: [a:1]\nrules:\n  record_ration: 4\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("STAKHANOV_CONFIG", bad)
+	err = run(ctx, nil)
+	if err == nil || !strings.Contains(err.Error(), "bad.yaml:4") || !strings.Contains(err.Error(), "rules.record_ration") {
+		t.Errorf("run with a misspelled key: %v", err)
+	}
+}
