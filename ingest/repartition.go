@@ -5,6 +5,7 @@ import (
 	"math"
 	"strconv"
 	"sync"
+	"sync/atomic"
 
 	"github.com/segmentio/kafka-go"
 
@@ -20,7 +21,8 @@ import (
 // same event_id, which the processor drops.
 type repartitionRole struct {
 	*base
-	out *kafka.Writer
+	out    *kafka.Writer
+	joined atomic.Bool // a generation was assigned
 }
 
 func newRepartitionRole(b *base) *repartitionRole {
@@ -50,6 +52,7 @@ func (r *repartitionRole) run(ctx context.Context) error {
 	}
 	return r.generations(ctx, r.opts.RepartitionGroup(), group, func(gen *kafka.Generation) error {
 		assigned := gen.Assignments[r.opts.InputTopic]
+		r.joined.Store(true)
 		chunks := make(chan fwdChunk, 2*len(assigned)+1)
 		owned := map[int32]bool{}
 		var wg sync.WaitGroup

@@ -106,6 +106,9 @@ func (p *Pipeline) Ready() bool {
 			return false
 		}
 	}
+	if r := p.repar; r != nil && !r.joined.Load() {
+		return false
+	}
 	if r := p.store; r != nil {
 		r.mu.Lock()
 		ok := r.joined
