@@ -35,6 +35,25 @@
 #   KAFKA_PROBE            kcat | java — how readiness is checked (kcat if installed)
 #   MVN                    the Maven command                                         (mvn)
 #   KAFKA_LOG4J2_VERSION   log4j2 for Kafka 4.0.x, whose pom names none           (2.24.3)
+#
+# TLS and SASL (optional; all read by `up`, which writes them into the state dir,
+# so a later `start` brings back the same listener and users):
+#   KAFKA_SASL_SSL_PORT    when set, the broker also listens on 127.0.0.1:PORT with
+#                          SASL_SSL (mechanisms PLAIN, SCRAM-SHA-256, SCRAM-SHA-512).
+#                          The PLAINTEXT listener stays (controller link, admin,
+#                          readiness probe) and `up` still prints its address.
+#   KAFKA_SSL_CERT         PEM file: the server certificate, then any intermediates
+#                          (required with KAFKA_SASL_SSL_PORT)
+#   KAFKA_SSL_KEY          PEM file: its private key, unencrypted PKCS#8
+#                          ("BEGIN PRIVATE KEY"; convert others with
+#                          `openssl pkcs8 -topk8 -nocrypt`) (required with the port)
+#   KAFKA_PLAIN_USERS      PLAIN users, "alice:alice-secret,bob:bob-secret"       (none)
+#   KAFKA_SCRAM_USERS      SCRAM users in the same form, each given SCRAM-SHA-256 and
+#                          SCRAM-SHA-512 credentials when the storage is formatted (none)
+#   User names: letters, digits, '.', '_', '-'. Passwords: no ',', '"', '\',
+#   spaces or control characters. Test credentials only: they are written in
+#   clear into the state dir (mode 600) and passed on the storage tool's command line.
+#   No client certificates are asked for (ssl.client.auth=none).
 set -euo pipefail
 
 SCRIPT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -53,6 +72,11 @@ KAFKA_STOP_TIMEOUT=${KAFKA_STOP_TIMEOUT:-30}
 MVN=${MVN:-mvn}
 # log4j2 for Kafka 4.0.x, whose pom names no log4j (4.1+ brings its own version).
 KAFKA_LOG4J2_VERSION=${KAFKA_LOG4J2_VERSION:-2.24.3}
+KAFKA_SASL_SSL_PORT=${KAFKA_SASL_SSL_PORT:-}
+KAFKA_SSL_CERT=${KAFKA_SSL_CERT:-}
+KAFKA_SSL_KEY=${KAFKA_SSL_KEY:-}
+KAFKA_PLAIN_USERS=${KAFKA_PLAIN_USERS:-}
+KAFKA_SCRAM_USERS=${KAFKA_SCRAM_USERS:-}
 
 # Pinned so the fetch behaves the same on every machine.
 readonly DEPENDENCY_PLUGIN=org.apache.maven.plugins:maven-dependency-plugin:3.8.1
@@ -65,6 +89,9 @@ readonly LOG_DIR="$KAFKA_STATE_DIR/logs"
 readonly PID_FILE="$KAFKA_STATE_DIR/kafka.pid"
 readonly SERVER_PROPS="$KAFKA_STATE_DIR/server.properties"
 readonly SERVER_LOG="$LOG_DIR/server.log"
+# Certificate chain and key of the SASL_SSL listener, in the one file Kafka's
+# file-based PEM key store reads.
+readonly KEYSTORE_PEM="$KAFKA_STATE_DIR/keystore.pem"
 # Marks a state dir as ours, so `up` and `down` never wipe a directory they did not make.
 readonly MARKER="$KAFKA_STATE_DIR/.stakhanov-local-kafka"
 
@@ -87,6 +114,12 @@ done
 ((KAFKA_PORT != KAFKA_CONTROLLER_PORT)) || die "KAFKA_PORT and KAFKA_CONTROLLER_PORT must differ"
 [[ $KAFKA_LOG4J2_VERSION =~ ^[0-9]+\.[0-9]+\.[0-9]+$ ]] || die "KAFKA_LOG4J2_VERSION must look like 2.24.3"
 [[ $KAFKA_QUORUM == static || $KAFKA_QUORUM == dynamic ]] || die "KAFKA_QUORUM must be static or dynamic"
+if [[ -n $KAFKA_SASL_SSL_PORT ]]; then
+    [[ $KAFKA_SASL_SSL_PORT =~ ^[0-9]+$ ]] || die "KAFKA_SASL_SSL_PORT must be a number, got '$KAFKA_SASL_SSL_PORT'"
+    ((KAFKA_SASL_SSL_PORT > 0 && KAFKA_SASL_SSL_PORT < 65536)) || die "KAFKA_SASL_SSL_PORT must be in 1..65535"
+    ((KAFKA_SASL_SSL_PORT != KAFKA_PORT && KAFKA_SASL_SSL_PORT != KAFKA_CONTROLLER_PORT)) ||
+        die "KAFKA_SASL_SSL_PORT must differ from KAFKA_PORT and KAFKA_CONTROLLER_PORT"
+fi
 readonly KAFKA_MAJOR=${KAFKA_VERSION%%.*}
 
 # ------------------------------------------------------------------- helpers
@@ -280,6 +313,91 @@ fetch_libs() {
     log "fetched $(wc -l <"$LIBS/.complete") jars ($(du -sh "$LIBS" | cut -f1)) in $((SECONDS - started)) s"
 }
 
+# ----------------------------------------------------------- TLS and SASL
+
+# These names and passwords end up in a JAAS option list, a properties file
+# and the storage tool's "[name=...,password=...]" argument, each with its
+# own quoting; refusing the characters they treat specially is simpler than
+# escaping for all three.
+readonly USER_NAME_RE='^[A-Za-z0-9._-]+$'
+readonly PASSWORD_RE='^[^,"\\[:space:][:cntrl:]]+$'
+
+# Print "name password" lines for the "name:password,..." list in variable $1.
+parse_users() {
+    local var=$1 entry name password
+    local -a entries
+    [[ -n ${!var} ]] || return 0
+    IFS=, read -ra entries <<<"${!var}"
+    for entry in "${entries[@]}"; do
+        [[ $entry == *:* ]] || die "$var: '$entry' is not name:password"
+        name=${entry%%:*}
+        password=${entry#*:}
+        [[ $name =~ $USER_NAME_RE ]] || die "$var: user name '$name' may hold only letters, digits, '.', '_' and '-'"
+        [[ $password =~ $PASSWORD_RE ]] || die "$var: the password of $name is empty or holds ',', '\"', '\\', a space or a control character"
+        printf '%s %s\n' "$name" "$password"
+    done
+}
+
+# Refuse security settings that cannot work before anything is wiped or
+# formatted, with the reason, rather than leave it to a broker that dies at
+# start-up with a Java stack trace.
+check_security() {
+    if [[ -z $KAFKA_SASL_SSL_PORT ]]; then
+        [[ -z $KAFKA_SSL_CERT$KAFKA_SSL_KEY$KAFKA_PLAIN_USERS$KAFKA_SCRAM_USERS ]] ||
+            die "KAFKA_SSL_CERT, KAFKA_SSL_KEY, KAFKA_PLAIN_USERS and KAFKA_SCRAM_USERS need KAFKA_SASL_SSL_PORT"
+        return 0
+    fi
+    [[ -n $KAFKA_SSL_CERT && -n $KAFKA_SSL_KEY ]] || die "KAFKA_SASL_SSL_PORT needs KAFKA_SSL_CERT and KAFKA_SSL_KEY"
+    [[ -r $KAFKA_SSL_CERT ]] || die "KAFKA_SSL_CERT: cannot read $KAFKA_SSL_CERT"
+    [[ -r $KAFKA_SSL_KEY ]] || die "KAFKA_SSL_KEY: cannot read $KAFKA_SSL_KEY"
+    grep -q -- '-----BEGIN CERTIFICATE-----' "$KAFKA_SSL_CERT" ||
+        die "KAFKA_SSL_CERT: no PEM certificate in $KAFKA_SSL_CERT"
+    # Kafka reads the key as PKCS#8 ("PRIVATE KEY"); its PEM parser would also
+    # match "EC PRIVATE KEY" or "ENCRYPTED PRIVATE KEY" and then fail to load it.
+    grep -q -- '-----BEGIN PRIVATE KEY-----' "$KAFKA_SSL_KEY" ||
+        die "KAFKA_SSL_KEY: $KAFKA_SSL_KEY is not an unencrypted PKCS#8 PEM key (BEGIN PRIVATE KEY); convert it with: openssl pkcs8 -topk8 -nocrypt -in KEY -out KEY.pk8"
+    parse_users KAFKA_PLAIN_USERS >/dev/null
+    parse_users KAFKA_SCRAM_USERS >/dev/null
+}
+
+# The SASL_SSL port a state dir's server.properties listens on, if any (for
+# `start`, which must not depend on the caller's environment).
+configured_sasl_ssl_port() {
+    sed -n 's|^listeners=.*SASL_SSL://127\.0\.0\.1:\([0-9][0-9]*\).*|\1|p' "$SERVER_PROPS" 2>/dev/null | head -n 1
+}
+
+# The SASL_SSL part of server.properties. Everything is prefixed with the
+# listener's name so that it applies to that listener only; the PLAINTEXT
+# and CONTROLLER listeners stay as they are.
+write_security_configs() {
+    local name password plain_users=""
+    while read -r name password; do
+        plain_users+=" user_$name=\"$password\""
+    done < <(parse_users KAFKA_PLAIN_USERS)
+
+    # Kafka's file-based PEM key store wants the chain and the key in one file;
+    # without ssl.key.password it reads the key as unencrypted PKCS#8.
+    (
+        umask 077
+        cat "$KAFKA_SSL_CERT" >"$KEYSTORE_PEM"
+        printf '\n' >>"$KEYSTORE_PEM"
+        cat "$KAFKA_SSL_KEY" >>"$KEYSTORE_PEM"
+    )
+    cat >>"$SERVER_PROPS" <<EOF
+
+# --- SASL_SSL on 127.0.0.1:$KAFKA_SASL_SSL_PORT: TLS with the certificate in keystore.pem,
+# then SASL. PLAIN users are listed here; SCRAM users are stored in the metadata log
+# (formatted with --add-scram), so their login module needs no options.
+listener.name.sasl_ssl.ssl.keystore.type=PEM
+listener.name.sasl_ssl.ssl.keystore.location=$KEYSTORE_PEM
+listener.name.sasl_ssl.ssl.client.auth=none
+listener.name.sasl_ssl.sasl.enabled.mechanisms=PLAIN,SCRAM-SHA-256,SCRAM-SHA-512
+listener.name.sasl_ssl.plain.sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required$plain_users;
+listener.name.sasl_ssl.scram-sha-256.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;
+listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;
+EOF
+}
+
 # ------------------------------------------------------------------ configs
 
 write_configs() {
@@ -290,6 +408,17 @@ write_configs() {
         quorum="controller.quorum.bootstrap.servers=127.0.0.1:$KAFKA_CONTROLLER_PORT"
     fi
 
+    local listeners="PLAINTEXT://127.0.0.1:$KAFKA_PORT,CONTROLLER://127.0.0.1:$KAFKA_CONTROLLER_PORT"
+    local advertised="PLAINTEXT://127.0.0.1:$KAFKA_PORT"
+    local protocols="CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT"
+    if [[ -n $KAFKA_SASL_SSL_PORT ]]; then
+        listeners+=",SASL_SSL://127.0.0.1:$KAFKA_SASL_SSL_PORT"
+        advertised+=",SASL_SSL://127.0.0.1:$KAFKA_SASL_SSL_PORT"
+        protocols+=",SASL_SSL:SASL_SSL"
+    fi
+
+    # It may hold PLAIN passwords: readable by its owner only.
+    (umask 077 && : >"$SERVER_PROPS")
     cat >"$SERVER_PROPS" <<EOF
 # Generated by deploy/kafka/local-kafka.sh for Apache Kafka $KAFKA_VERSION — test use only.
 
@@ -297,11 +426,11 @@ write_configs() {
 process.roles=broker,controller
 node.id=1
 $quorum
-listeners=PLAINTEXT://127.0.0.1:$KAFKA_PORT,CONTROLLER://127.0.0.1:$KAFKA_CONTROLLER_PORT
-advertised.listeners=PLAINTEXT://127.0.0.1:$KAFKA_PORT
+listeners=$listeners
+advertised.listeners=$advertised
 controller.listener.names=CONTROLLER
 inter.broker.listener.name=PLAINTEXT
-listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT
+listener.security.protocol.map=$protocols
 log.dirs=$DATA_DIR
 
 # --- Topics: auto-created with 8 partitions; deletable.
@@ -337,6 +466,9 @@ EOF
 share.coordinator.state.topic.replication.factor=1
 share.coordinator.state.topic.min.isr=1
 EOF
+    fi
+    if [[ -n $KAFKA_SASL_SSL_PORT ]]; then
+        write_security_configs
     fi
 
     # Kafka 3.x logs through slf4j-reload4j (log4j 1.x syntax).
@@ -430,9 +562,17 @@ launch_broker() {
     log "started Kafka $KAFKA_VERSION (pid $pid, quorum $KAFKA_QUORUM), state in $KAFKA_STATE_DIR; waiting up to ${KAFKA_START_TIMEOUT}s"
 
     wait_ready "$pid" || rc=$?
+    # The broker opens all its listeners together, so once PLAINTEXT answers
+    # the secured one is either open or failed.
+    local secured
+    secured=$(configured_sasl_ssl_port)
+    if ((rc == 0)) && [[ -n $secured ]] && ! port_open "$secured"; then
+        log "the PLAINTEXT listener answers but nothing listens on SASL_SSL port $secured"
+        rc=1
+    fi
     case $rc in
         0)
-            log "Kafka $KAFKA_VERSION answers on $ADDR after $((SECONDS - started)) s"
+            log "Kafka $KAFKA_VERSION answers on $ADDR after $((SECONDS - started)) s${secured:+ (SASL_SSL on 127.0.0.1:$secured)}"
             printf '%s\n' "$ADDR"
             ;;
         2)
@@ -449,6 +589,7 @@ launch_broker() {
 }
 
 cmd_up() {
+    check_security
     mkdir -p "$KAFKA_STATE_DIR"
     # Serialise concurrent `up`/`down` on the same state dir.
     exec 9>"$KAFKA_STATE_DIR.lock"
@@ -470,6 +611,9 @@ cmd_up() {
         die "port $KAFKA_PORT is in use by something else (set KAFKA_PORT)"
     fi
     port_open "$KAFKA_CONTROLLER_PORT" && die "controller port $KAFKA_CONTROLLER_PORT is in use (set KAFKA_CONTROLLER_PORT)"
+    if [[ -n $KAFKA_SASL_SSL_PORT ]] && port_open "$KAFKA_SASL_SSL_PORT"; then
+        die "SASL_SSL port $KAFKA_SASL_SSL_PORT is in use (set KAFKA_SASL_SSL_PORT)"
+    fi
     command -v java >/dev/null || die "java (17+) is needed"
 
     fetch_libs
@@ -484,6 +628,14 @@ cmd_up() {
     cluster_id=$(new_cluster_id)
     local format_args=(format -t "$cluster_id" -c "$SERVER_PROPS")
     [[ $KAFKA_QUORUM == dynamic ]] && format_args+=(--standalone)
+    # SCRAM credentials live in the cluster metadata; in KRaft the storage
+    # tool can write them before the first start (Kafka >= 3.5), so no admin
+    # call has to race the first client.
+    local name password
+    while read -r name password; do
+        format_args+=(--add-scram "SCRAM-SHA-256=[name=$name,password=$password]")
+        format_args+=(--add-scram "SCRAM-SHA-512=[name=$name,password=$password]")
+    done < <(parse_users KAFKA_SCRAM_USERS)
     if ! java_tool storage-tool.log info kafka.tools.StorageTool "${format_args[@]}" >"$LOG_DIR/format.out" 2>&1; then
         cat "$LOG_DIR/format.out" >&2
         die "formatting the storage failed (KAFKA_QUORUM=$KAFKA_QUORUM, Kafka $KAFKA_VERSION)"
@@ -560,6 +712,11 @@ cmd_start() {
     fi
     port_open "$KAFKA_PORT" && die "port $KAFKA_PORT is in use by something else"
     port_open "$KAFKA_CONTROLLER_PORT" && die "controller port $KAFKA_CONTROLLER_PORT is in use"
+    local secured
+    secured=$(configured_sasl_ssl_port)
+    if [[ -n $secured ]] && port_open "$secured"; then
+        die "SASL_SSL port $secured is in use"
+    fi
     command -v java >/dev/null || die "java (17+) is needed"
     [[ -f $LIBS/.complete ]] || die "no jars for Kafka $KAFKA_VERSION in $LIBS (the broker was made by another KAFKA_VERSION?)"
     local made
