@@ -4,7 +4,7 @@ GO ?= go
 
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: demo test deps build bench fuzz clean notebooks notebooks-html
+.PHONY: demo test deps build bench fuzz clean notebooks notebooks-html deploy-test
 
 ## demo: build the binary and run the whole pipeline on the embedded broker
 demo: build
@@ -44,7 +44,8 @@ $(NB_VENV)/.ok:
 	@touch $@
 
 ## test: vet, the whole suite, the race detector on the pure-Go layers, the
-## Kafka-facing tests again against real Apache Kafka, and the notebooks
+## Kafka-facing tests again against real Apache Kafka (TLS and SASL
+## included), the deployment files, and the notebooks
 test: export STAKHANOV_PYTHON ?= $(NB_PYTHON)
 test: deps $(NB_VENV)/.ok
 	$(GO) vet ./...
@@ -56,7 +57,15 @@ test: deps $(NB_VENV)/.ok
 	brokers=$$(deploy/kafka/local-kafka.sh up); \
 	echo "== against Apache Kafka $${KAFKA_VERSION:-(pinned)} at $$brokers"; \
 	KAFKA_BROKERS=$$brokers $(GO) test -count=1 ./ingest/... ./app/...
+	$(MAKE) --no-print-directory deploy-test
 	$(MAKE) --no-print-directory notebooks
+
+## deploy-test: the Dockerfile, Compose file, Kubernetes manifests, example
+## configuration and Grafana dashboard decoded strictly and checked against
+## the binary (a module of its own, so the pipeline does not depend on
+## Kubernetes' packages)
+deploy-test:
+	cd deploy/manifests && $(GO) test -count=1 ./...
 
 ## fuzz: each fuzz target for FUZZTIME (seed corpora are in the code and
 ## under testdata/fuzz; findings are written there too)
