@@ -29,8 +29,8 @@ func screen(ctx context.Context, tx *commitTx, b *ingest.Batch) (keep []bool, ne
 	positioned := b.Stream != "" && len(b.Positions) == n
 	var stored map[int32]int64
 	if positioned {
-		if stored, err = offsetsIn(ctx, tx, b.Stream); err != nil {
-			return nil, nil, err
+		if stored, err = readOffsets(ctx, tx.conn, b.Stream); err != nil {
+			return nil, nil, fmt.Errorf("read positions: %w", err)
 		}
 		next = make(map[int32]int64)
 	}
@@ -69,24 +69,6 @@ func screen(ctx context.Context, tx *commitTx, b *ingest.Batch) (keep []bool, ne
 		}
 	}
 	return keep, next, nil
-}
-
-func offsetsIn(ctx context.Context, tx *commitTx, topic string) (map[int32]int64, error) {
-	rows, err := tx.conn.QueryContext(ctx, `SELECT kafka_partition, next_offset FROM ingest_offsets WHERE topic = ?`, topic)
-	if err != nil {
-		return nil, fmt.Errorf("read positions: %w", err)
-	}
-	defer rows.Close()
-	out := make(map[int32]int64)
-	for rows.Next() {
-		var p int32
-		var o int64
-		if err := rows.Scan(&p, &o); err != nil {
-			return nil, fmt.Errorf("read positions: %w", err)
-		}
-		out[p] = o
-	}
-	return out, rows.Err()
 }
 
 // storedEventIDs returns which of ids shifts holds: one pass over the
