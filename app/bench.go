@@ -186,7 +186,7 @@ func Bench(ctx context.Context, o BenchOptions) (*BenchResult, error) {
 		}
 	}
 	run := strconv.FormatInt(time.Now().UnixNano(), 36)
-	client := &kafka.Client{Addr: kafka.TCP(brokers...), Timeout: 30 * time.Second}
+	client := &kafka.Client{Addr: kafka.TCP(brokers...), Timeout: 30 * time.Second, Transport: &kafka.Transport{}}
 
 	topic := o.Input
 	if topic == "" {
@@ -355,7 +355,7 @@ func ticker(f func(), every time.Duration) (stop func()) {
 // ceiling reads every message of topic through a consumer group generation
 // with the same fetch call the pipeline uses, touching each value.
 func ceiling(ctx context.Context, brokers []string, topic, group string) (time.Duration, error) {
-	client := &kafka.Client{Addr: kafka.TCP(brokers...), Timeout: 30 * time.Second}
+	client := &kafka.Client{Addr: kafka.TCP(brokers...), Timeout: 30 * time.Second, Transport: &kafka.Transport{}}
 	first, end, err := ingest.EndOffsets(ctx, client, topic)
 	if err != nil {
 		return 0, err

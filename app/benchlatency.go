@@ -65,7 +65,7 @@ type latencyResult struct {
 func latencyRun(ctx context.Context, o latencyOptions, say func(string, ...any)) (res *latencyResult, err error) {
 	topic := "bench-" + o.run + "-latency"
 	iopts := benchIngestOptions(o.brokers, topic, topic, "bench-latency-"+o.run, o.batch)
-	client := &kafka.Client{Addr: kafka.TCP(o.brokers...), Timeout: 30 * time.Second}
+	client := &kafka.Client{Addr: kafka.TCP(o.brokers...), Timeout: 30 * time.Second, Transport: &kafka.Transport{}}
 	// The alerts topic exists before the pipeline starts, so that its
 	// reader is in place before the first alert.
 	if err := ingest.EnsureTopics(ctx, client, o.partitions, topic, iopts.AlertsTopic, iopts.DLQTopic); err != nil {

@@ -301,7 +301,11 @@ func TestRunRestartMatchesOneRun(t *testing.T) {
 
 func readTopic(t *testing.T, addr, topic string) []kafka.Message {
 	t.Helper()
-	c := &kafka.Client{Addr: kafka.TCP(addr)}
+	// its own transport: the shared default one may hold metadata from
+	// before the pipeline created topic
+	tr := &kafka.Transport{}
+	defer tr.CloseIdleConnections()
+	c := &kafka.Client{Addr: kafka.TCP(addr), Transport: tr}
 	ctx := context.Background()
 	_, end, err := ingest.EndOffsets(ctx, c, topic)
 	if err != nil {
@@ -356,7 +360,7 @@ func testBroker(t *testing.T, partitions int) *broker {
 		t.Cleanup(eb.Close)
 		b.Addr = eb.Addr
 	}
-	c := &kafka.Client{Addr: kafka.TCP(b.Addr), Timeout: 30 * time.Second}
+	c := &kafka.Client{Addr: kafka.TCP(b.Addr), Timeout: 30 * time.Second, Transport: &kafka.Transport{}}
 	if err := ingest.EnsureTopics(context.Background(), c, partitions, b.topic("shift-events")); err != nil {
 		t.Fatal(err)
 	}

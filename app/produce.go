@@ -66,14 +66,20 @@ func Produce(ctx context.Context, o ProduceOptions, sim *simulator.Sim, sent *at
 	if err := o.Validate(); err != nil {
 		return err
 	}
-	client := &kafka.Client{Addr: kafka.TCP(o.Brokers...), Timeout: 30 * time.Second}
+	// One transport for the client that may create the topic and the
+	// writer: kafka-go answers metadata from its transport's cache, so a
+	// topic created through another transport stays unknown to this one
+	// for a while.
+	tr := &kafka.Transport{}
+	defer tr.CloseIdleConnections()
+	client := &kafka.Client{Addr: kafka.TCP(o.Brokers...), Timeout: 30 * time.Second, Transport: tr}
 	if _, err := ingest.PartitionCount(ctx, client, o.Topic); err != nil {
 		if err := ingest.EnsureTopics(ctx, client, o.Partitions, o.Topic); err != nil {
 			return err
 		}
 	}
 	w := &kafka.Writer{
-		Addr: kafka.TCP(o.Brokers...), Topic: o.Topic,
+		Addr: kafka.TCP(o.Brokers...), Topic: o.Topic, Transport: tr,
 		Balancer:     &kafka.Murmur2Balancer{},
 		RequiredAcks: kafka.RequireAll,
 		BatchSize:    o.Chunk,

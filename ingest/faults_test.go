@@ -29,7 +29,7 @@ func TestDeadLetterTopicUnavailable(t *testing.T) {
 	if n := len(sink.Shifts()); n != 0 {
 		t.Fatalf("%d shifts stored while the bad record could not be published: the partition went on without it", n)
 	}
-	c := &kafka.Client{Addr: kafka.TCP(env.addr), Timeout: 10 * time.Second}
+	c := &kafka.Client{Addr: kafka.TCP(env.addr), Timeout: 10 * time.Second, Transport: &kafka.Transport{}}
 	if err := EnsureTopics(context.Background(), c, 1, o.DLQTopic); err != nil {
 		t.Fatal(err)
 	}

@@ -180,7 +180,9 @@ func readAll(t *testing.T, addr, topic string) []kafka.Message {
 	t.Helper()
 	// its own transport: the shared default one may hold metadata from
 	// before the pipeline created topic
-	c := &kafka.Client{Addr: kafka.TCP(addr), Transport: &kafka.Transport{}}
+	tr := &kafka.Transport{}
+	defer tr.CloseIdleConnections()
+	c := &kafka.Client{Addr: kafka.TCP(addr), Transport: tr}
 	ctx := context.Background()
 	_, end, err := EndOffsets(ctx, c, topic)
 	if err != nil {
