@@ -70,7 +70,7 @@ func TestCrashDrill(t *testing.T) {
 	addr := brokerFor(t, bin)
 	dir := drillDir(t)
 	ctx := context.Background()
-	client := &kafka.Client{Addr: kafka.TCP(addr), Timeout: 10 * time.Second, Transport: &kafka.Transport{}}
+	client := &kafka.Client{Addr: kafka.TCP(addr), Timeout: 10 * time.Second}
 	run := fmt.Sprintf("drill%d", time.Now().UnixNano()%1e9)
 	input := run + "-shift-events"
 	if err := ingest.EnsureTopics(ctx, client, 8, input); err != nil {
@@ -286,7 +286,7 @@ func TestBrokerOutage(t *testing.T) {
 	}
 	bin := buildBinary(t)
 	ctx := context.Background()
-	client := &kafka.Client{Addr: kafka.TCP(addr), Timeout: 5 * time.Second, Transport: &kafka.Transport{}}
+	client := &kafka.Client{Addr: kafka.TCP(addr), Timeout: 5 * time.Second}
 	group, input := "outage", "outage-shift-events"
 	if err := ingest.EnsureTopics(ctx, client, 8, input); err != nil {
 		t.Fatal(err)

@@ -360,7 +360,9 @@ func testBroker(t *testing.T, partitions int) *broker {
 		t.Cleanup(eb.Close)
 		b.Addr = eb.Addr
 	}
-	c := &kafka.Client{Addr: kafka.TCP(b.Addr), Timeout: 30 * time.Second, Transport: &kafka.Transport{}}
+	// the default transport, which the tests' producers share: creating
+	// the topic through it refreshes what they know
+	c := &kafka.Client{Addr: kafka.TCP(b.Addr), Timeout: 30 * time.Second}
 	if err := ingest.EnsureTopics(context.Background(), c, partitions, b.topic("shift-events")); err != nil {
 		t.Fatal(err)
 	}

@@ -148,7 +148,7 @@ func TestProcessesKilledAndAdded(t *testing.T) {
 	addr := brokerFor(t, bin)
 	dir := t.TempDir()
 	ctx := context.Background()
-	client := &kafka.Client{Addr: kafka.TCP(addr), Timeout: 10 * time.Second, Transport: &kafka.Transport{}}
+	client := &kafka.Client{Addr: kafka.TCP(addr), Timeout: 10 * time.Second}
 	run := fmt.Sprintf("mp%d", time.Now().UnixNano()%1e9)
 	input := run + "-shift-events"
 	if err := ingest.EnsureTopics(ctx, client, 8, input); err != nil {
