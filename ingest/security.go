@@ -5,6 +5,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"strings"
 	"time"
@@ -186,5 +187,11 @@ func IsAuthError(err error) bool {
 	var rh tls.RecordHeaderError
 	var ua x509.UnknownAuthorityError
 	var hn x509.HostnameError
-	return errors.As(err, &cv) || errors.As(err, &rh) || errors.As(err, &ua) || errors.As(err, &hn)
+	// An alert from the broker during or right after the handshake: it
+	// refused our certificate, or we sent none. crypto/tls reports alerts
+	// received as net.OpError "remote error".
+	var alert tls.AlertError
+	var op *net.OpError
+	return errors.As(err, &cv) || errors.As(err, &rh) || errors.As(err, &ua) || errors.As(err, &hn) ||
+		errors.As(err, &alert) || errors.As(err, &op) && op.Op == "remote error"
 }

@@ -101,10 +101,14 @@ func TestSecurityRealBroker(t *testing.T) {
 	t.Run("listener", func(t *testing.T) {
 		pool := x509.NewCertPool()
 		pool.AddCert(pki.ca)
+		client, err := tls.LoadX509KeyPair(pki.clientCert, pki.clientKey)
+		if err != nil {
+			t.Fatal(err)
+		}
 		for _, c := range valid {
 			t.Run(c.name, func(t *testing.T) {
 				ok := &kafka.Client{Addr: kafka.TCP(secAddr), Timeout: 10 * time.Second, Transport: &kafka.Transport{
-					TLS: &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}, SASL: secMechanism(t, c.mechanism, c.user, c.password),
+					TLS: &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{client}}, SASL: secMechanism(t, c.mechanism, c.user, c.password),
 				}}
 				md, err := ok.Metadata(context.Background(), &kafka.MetadataRequest{})
 				if err != nil {
@@ -116,7 +120,7 @@ func TestSecurityRealBroker(t *testing.T) {
 					t.Fatalf("brokers %+v, want the one at %s", md.Brokers, secAddr)
 				}
 				bad := &kafka.Client{Addr: kafka.TCP(secAddr), Timeout: 10 * time.Second, Transport: &kafka.Transport{
-					TLS: &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}, SASL: secMechanism(t, c.mechanism, c.user, c.password+"-wrong"),
+					TLS: &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{client}}, SASL: secMechanism(t, c.mechanism, c.user, c.password+"-wrong"),
 				}}
 				if _, err := bad.Metadata(context.Background(), &kafka.MetadataRequest{}); !errors.Is(err, kafka.SASLAuthenticationFailed) {
 					t.Fatalf("wrong password: got %v, want %v", err, kafka.SASLAuthenticationFailed)
@@ -128,7 +132,7 @@ func TestSecurityRealBroker(t *testing.T) {
 	for _, c := range valid {
 		t.Run("pipeline/"+c.name, func(t *testing.T) {
 			sec := Security{
-				TLS:  TLSOptions{Enabled: true, CAFile: pki.caFile},
+				TLS:  TLSOptions{Enabled: true, CAFile: pki.caFile, CertFile: pki.clientCert, KeyFile: pki.clientKey},
 				SASL: SASLOptions{Mechanism: c.mechanism, Username: c.user, Password: c.password},
 			}
 			secRunPipeline(t, secAddr, "sec-"+c.name+"-", sec)
@@ -140,37 +144,47 @@ func TestSecurityRealBroker(t *testing.T) {
 		sec  Security
 	}{
 		{"wrong-password/plain", Security{
-			TLS:  TLSOptions{Enabled: true, CAFile: pki.caFile},
+			TLS:  TLSOptions{Enabled: true, CAFile: pki.caFile, CertFile: pki.clientCert, KeyFile: pki.clientKey},
 			SASL: SASLOptions{Mechanism: SASLPlain, Username: secPlainUser, Password: "not-" + secPlainPassword},
 		}},
 		{"wrong-password/scram-sha-256", Security{
-			TLS:  TLSOptions{Enabled: true, CAFile: pki.caFile},
+			TLS:  TLSOptions{Enabled: true, CAFile: pki.caFile, CertFile: pki.clientCert, KeyFile: pki.clientKey},
 			SASL: SASLOptions{Mechanism: SASLScramSHA256, Username: secScramUser, Password: "not-" + secScramPassword},
 		}},
 		{"wrong-password/scram-sha-512", Security{
-			TLS:  TLSOptions{Enabled: true, CAFile: pki.caFile},
+			TLS:  TLSOptions{Enabled: true, CAFile: pki.caFile, CertFile: pki.clientCert, KeyFile: pki.clientKey},
 			SASL: SASLOptions{Mechanism: SASLScramSHA512, Username: secScramUser, Password: "not-" + secScramPassword},
 		}},
 		// A PLAIN user is not a SCRAM user: the two stores are separate.
 		{"unknown-user/scram-sha-512", Security{
-			TLS:  TLSOptions{Enabled: true, CAFile: pki.caFile},
+			TLS:  TLSOptions{Enabled: true, CAFile: pki.caFile, CertFile: pki.clientCert, KeyFile: pki.clientKey},
 			SASL: SASLOptions{Mechanism: SASLScramSHA512, Username: secPlainUser, Password: secPlainPassword},
 		}},
 		// The right credentials, but the certificate is not trusted: the
 		// system's roots do not include the test's CA.
 		{"untrusted-ca/system-roots", Security{
-			TLS:  TLSOptions{Enabled: true},
+			TLS:  TLSOptions{Enabled: true, CertFile: pki.clientCert, KeyFile: pki.clientKey},
 			SASL: SASLOptions{Mechanism: SASLScramSHA256, Username: secScramUser, Password: secScramPassword},
 		}},
 		{"untrusted-ca/other-ca-file", Security{
-			TLS:  TLSOptions{Enabled: true, CAFile: pki.otherCAFile},
+			TLS:  TLSOptions{Enabled: true, CAFile: pki.otherCAFile, CertFile: pki.clientCert, KeyFile: pki.clientKey},
 			SASL: SASLOptions{Mechanism: SASLScramSHA256, Username: secScramUser, Password: secScramPassword},
 		}},
 		// TLS alone (SASL_SSL has no TLS-only mode): a trusted certificate
 		// that does not carry the name asked for.
 		{"tls/wrong-server-name", Security{
-			TLS:  TLSOptions{Enabled: true, CAFile: pki.caFile, ServerName: "kafka.invalid"},
+			TLS:  TLSOptions{Enabled: true, CAFile: pki.caFile, ServerName: "kafka.invalid", CertFile: pki.clientCert, KeyFile: pki.clientKey},
 			SASL: SASLOptions{Mechanism: SASLPlain, Username: secPlainUser, Password: secPlainPassword},
+		}},
+		// Mutual TLS: the listener requires a client certificate its
+		// authorities signed, whatever the SASL credentials.
+		{"mtls/no-client-certificate", Security{
+			TLS:  TLSOptions{Enabled: true, CAFile: pki.caFile},
+			SASL: SASLOptions{Mechanism: SASLScramSHA256, Username: secScramUser, Password: secScramPassword},
+		}},
+		{"mtls/client-certificate-of-another-ca", Security{
+			TLS:  TLSOptions{Enabled: true, CAFile: pki.caFile, CertFile: pki.otherClientCert, KeyFile: pki.otherClientKey},
+			SASL: SASLOptions{Mechanism: SASLScramSHA256, Username: secScramUser, Password: secScramPassword},
 		}},
 	}
 	for _, c := range refused {
@@ -337,6 +351,9 @@ type secPKI struct {
 	ca                        *x509.Certificate
 	caFile, otherCAFile       string
 	serverCertFile, serverKey string
+	// client certificates (mutual TLS): the CA's, and the other CA's
+	clientCert, clientKey           string
+	otherClientCert, otherClientKey string
 }
 
 // secMakePKI writes a CA, a server certificate it signs for 127.0.0.1 and
@@ -388,7 +405,28 @@ func secMakePKI(t *testing.T, dir string) secPKI {
 		return cert, key, writePEM(name+".pem", "CERTIFICATE", der, 0o644)
 	}
 	ca, caKey, caFile := makeCA("stakhanov-test-ca")
-	_, _, otherCAFile := makeCA("stakhanov-other-ca")
+	otherCA, otherCAKey, otherCAFile := makeCA("stakhanov-other-ca")
+	makeClient := func(name string, ca *x509.Certificate, caKey *ecdsa.PrivateKey) (certFile, keyFile string) {
+		key := newKey()
+		der, err := x509.CreateCertificate(rand.Reader, &x509.Certificate{
+			SerialNumber: serial(),
+			Subject:      pkix.Name{CommonName: name},
+			NotBefore:    now.Add(-time.Hour),
+			NotAfter:     now.Add(24 * time.Hour),
+			KeyUsage:     x509.KeyUsageDigitalSignature,
+			ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
+		}, ca, &key.PublicKey, caKey)
+		if err != nil {
+			t.Fatal(err)
+		}
+		pk8, err := x509.MarshalPKCS8PrivateKey(key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return writePEM(name+".pem", "CERTIFICATE", der, 0o644), writePEM(name+".key", "PRIVATE KEY", pk8, 0o600)
+	}
+	clientCert, clientKey := makeClient("stakhanov-client", ca, caKey)
+	otherClientCert, otherClientKey := makeClient("stranger-client", otherCA, otherCAKey)
 
 	key := newKey()
 	der, err := x509.CreateCertificate(rand.Reader, &x509.Certificate{
@@ -410,6 +448,7 @@ func secMakePKI(t *testing.T, dir string) secPKI {
 	}
 	return secPKI{
 		ca: ca, caFile: caFile, otherCAFile: otherCAFile,
+		clientCert: clientCert, clientKey: clientKey, otherClientCert: otherClientCert, otherClientKey: otherClientKey,
 		serverCertFile: writePEM("server.pem", "CERTIFICATE", der, 0o644),
 		serverKey:      writePEM("server.key", "PRIVATE KEY", pk8, 0o600),
 	}
@@ -432,7 +471,7 @@ func secStartBroker(t *testing.T, dir string, port int, pki secPKI, unavailable 
 	env := append(os.Environ(),
 		"KAFKA_PORT="+strconv.Itoa(port), "KAFKA_CONTROLLER_PORT="+strconv.Itoa(port+1),
 		"KAFKA_SASL_SSL_PORT="+strconv.Itoa(port+2), "KAFKA_STATE_DIR="+state,
-		"KAFKA_SSL_CERT="+pki.serverCertFile, "KAFKA_SSL_KEY="+pki.serverKey,
+		"KAFKA_SSL_CERT="+pki.serverCertFile, "KAFKA_SSL_KEY="+pki.serverKey, "KAFKA_SSL_CLIENT_CA="+pki.caFile,
 		"KAFKA_PLAIN_USERS="+secPlainUser+":"+secPlainPassword+",bob:bob-secret",
 		"KAFKA_SCRAM_USERS="+secScramUser+":"+secScramPassword)
 	kafkaSh := func(cmd string) (string, error) {

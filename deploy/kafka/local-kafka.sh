@@ -53,7 +53,9 @@
 #   User names: letters, digits, '.', '_', '-'. Passwords: no ',', '"', '\',
 #   spaces or control characters. Test credentials only: they are written in
 #   clear into the state dir (mode 600) and passed on the storage tool's command line.
-#   No client certificates are asked for (ssl.client.auth=none).
+#   KAFKA_SSL_CLIENT_CA    PEM file of the authorities whose client certificates the
+#                          SASL_SSL listener requires (mutual TLS, ssl.client.auth=
+#                          required); unset, no client certificate is asked for (none)
 set -euo pipefail
 
 SCRIPT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -75,6 +77,7 @@ KAFKA_LOG4J2_VERSION=${KAFKA_LOG4J2_VERSION:-2.24.3}
 KAFKA_SASL_SSL_PORT=${KAFKA_SASL_SSL_PORT:-}
 KAFKA_SSL_CERT=${KAFKA_SSL_CERT:-}
 KAFKA_SSL_KEY=${KAFKA_SSL_KEY:-}
+KAFKA_SSL_CLIENT_CA=${KAFKA_SSL_CLIENT_CA:-}
 KAFKA_PLAIN_USERS=${KAFKA_PLAIN_USERS:-}
 KAFKA_SCRAM_USERS=${KAFKA_SCRAM_USERS:-}
 
@@ -92,6 +95,8 @@ readonly SERVER_LOG="$LOG_DIR/server.log"
 # Certificate chain and key of the SASL_SSL listener, in the one file Kafka's
 # file-based PEM key store reads.
 readonly KEYSTORE_PEM="$KAFKA_STATE_DIR/keystore.pem"
+# Authorities of the client certificates it requires (mutual TLS), if any.
+readonly TRUSTSTORE_PEM="$KAFKA_STATE_DIR/truststore.pem"
 # Marks a state dir as ours, so `up` and `down` never wipe a directory they did not make.
 readonly MARKER="$KAFKA_STATE_DIR/.stakhanov-local-kafka"
 
@@ -343,8 +348,8 @@ parse_users() {
 # start-up with a Java stack trace.
 check_security() {
     if [[ -z $KAFKA_SASL_SSL_PORT ]]; then
-        [[ -z $KAFKA_SSL_CERT$KAFKA_SSL_KEY$KAFKA_PLAIN_USERS$KAFKA_SCRAM_USERS ]] ||
-            die "KAFKA_SSL_CERT, KAFKA_SSL_KEY, KAFKA_PLAIN_USERS and KAFKA_SCRAM_USERS need KAFKA_SASL_SSL_PORT"
+        [[ -z $KAFKA_SSL_CERT$KAFKA_SSL_KEY$KAFKA_SSL_CLIENT_CA$KAFKA_PLAIN_USERS$KAFKA_SCRAM_USERS ]] ||
+            die "KAFKA_SSL_CERT, KAFKA_SSL_KEY, KAFKA_SSL_CLIENT_CA, KAFKA_PLAIN_USERS and KAFKA_SCRAM_USERS need KAFKA_SASL_SSL_PORT"
         return 0
     fi
     [[ -n $KAFKA_SSL_CERT && -n $KAFKA_SSL_KEY ]] || die "KAFKA_SASL_SSL_PORT needs KAFKA_SSL_CERT and KAFKA_SSL_KEY"
@@ -356,6 +361,11 @@ check_security() {
     # match "EC PRIVATE KEY" or "ENCRYPTED PRIVATE KEY" and then fail to load it.
     grep -q -- '-----BEGIN PRIVATE KEY-----' "$KAFKA_SSL_KEY" ||
         die "KAFKA_SSL_KEY: $KAFKA_SSL_KEY is not an unencrypted PKCS#8 PEM key (BEGIN PRIVATE KEY); convert it with: openssl pkcs8 -topk8 -nocrypt -in KEY -out KEY.pk8"
+    if [[ -n $KAFKA_SSL_CLIENT_CA ]]; then
+        [[ -r $KAFKA_SSL_CLIENT_CA ]] || die "KAFKA_SSL_CLIENT_CA: cannot read $KAFKA_SSL_CLIENT_CA"
+        grep -q -- '-----BEGIN CERTIFICATE-----' "$KAFKA_SSL_CLIENT_CA" ||
+            die "KAFKA_SSL_CLIENT_CA: no PEM certificate in $KAFKA_SSL_CLIENT_CA"
+    fi
     parse_users KAFKA_PLAIN_USERS >/dev/null
     parse_users KAFKA_SCRAM_USERS >/dev/null
 }
@@ -375,6 +385,14 @@ write_security_configs() {
         plain_users+=" user_$name=\"$password\""
     done < <(parse_users KAFKA_PLAIN_USERS)
 
+    # Mutual TLS: the client authorities in a PEM trust store of the state dir.
+    local client_auth=none truststore=""
+    if [[ -n $KAFKA_SSL_CLIENT_CA ]]; then
+        cp "$KAFKA_SSL_CLIENT_CA" "$TRUSTSTORE_PEM"
+        client_auth=required
+        truststore=$'\n'"listener.name.sasl_ssl.ssl.truststore.type=PEM"$'\n'"listener.name.sasl_ssl.ssl.truststore.location=$TRUSTSTORE_PEM"
+    fi
+
     # Kafka's file-based PEM key store wants the chain and the key in one file;
     # without ssl.key.password it reads the key as unencrypted PKCS#8.
     (
@@ -390,7 +408,7 @@ write_security_configs() {
 # (formatted with --add-scram), so their login module needs no options.
 listener.name.sasl_ssl.ssl.keystore.type=PEM
 listener.name.sasl_ssl.ssl.keystore.location=$KEYSTORE_PEM
-listener.name.sasl_ssl.ssl.client.auth=none
+listener.name.sasl_ssl.ssl.client.auth=$client_auth$truststore
 listener.name.sasl_ssl.sasl.enabled.mechanisms=PLAIN,SCRAM-SHA-256,SCRAM-SHA-512
 listener.name.sasl_ssl.plain.sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required$plain_users;
 listener.name.sasl_ssl.scram-sha-256.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;
