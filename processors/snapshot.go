@@ -221,42 +221,11 @@ func (p *Partition) AppendSnapshot(dst []byte) []byte {
 // with ErrSnapshotCorrupt; an unknown version with ErrSnapshotVersion. On
 // error p is unchanged. Never panics on any input.
 func (p *Partition) LoadSnapshot(b []byte) error {
-	if len(b) < len(snapshotMagic) || string(b[:len(snapshotMagic)]) != snapshotMagic {
-		return corrupt("not a partition snapshot")
+	r, h, err := readSnapshotHeader(b)
+	if err != nil {
+		return err
 	}
-	v, n := binary.Uvarint(b[len(snapshotMagic):])
-	if n <= 0 {
-		return corrupt("no version")
-	}
-	if v != snapshotVersion {
-		return fmt.Errorf("%w: version %d, this build reads version %d", ErrSnapshotVersion, v, snapshotVersion)
-	}
-	body := b[len(snapshotMagic)+n:]
-	if len(body) < 4 {
-		return corrupt("truncated")
-	}
-	if crc32.Checksum(b[:len(b)-4], castagnoli) != binary.LittleEndian.Uint32(b[len(b)-4:]) {
-		return corrupt("checksum mismatch")
-	}
-	r := &snapReader{b: body[:len(body)-4]}
-
-	// options and partition
-	nopts := r.count(2, "options")
-	theirs := make(map[string]string, nopts)
-	var order []string
-	for range nopts {
-		name, value := r.string("option name"), r.string("option value")
-		if _, dup := theirs[name]; dup {
-			r.fail("option " + name + " repeated")
-		}
-		theirs[name] = value
-		order = append(order, name)
-	}
-	part := r.varint("partition")
-	streamTime := r.varint("stream time")
-	if r.err != nil {
-		return r.err
-	}
+	theirs, order, part, streamTime := h.options, h.order, h.partition, h.streamTime
 	var diffs []string
 	for _, o := range optionValues(&p.opts) {
 		switch v, ok := theirs[o.name]; {
@@ -627,36 +596,61 @@ func optionValues(o *Options) []optionValue {
 	return out
 }
 
+// snapshotHeader is what a snapshot says before its state.
+type snapshotHeader struct {
+	options    map[string]string
+	order      []string // of options, as written
+	partition  int64
+	streamTime int64
+}
+
+// readSnapshotHeader checks a snapshot's magic, version and checksum and
+// reads its header; r is left at the state that follows.
+func readSnapshotHeader(b []byte) (*snapReader, snapshotHeader, error) {
+	var h snapshotHeader
+	if len(b) < len(snapshotMagic) || string(b[:len(snapshotMagic)]) != snapshotMagic {
+		return nil, h, corrupt("not a partition snapshot")
+	}
+	v, n := binary.Uvarint(b[len(snapshotMagic):])
+	if n <= 0 {
+		return nil, h, corrupt("no version")
+	}
+	if v != snapshotVersion {
+		return nil, h, fmt.Errorf("%w: version %d, this build reads version %d", ErrSnapshotVersion, v, snapshotVersion)
+	}
+	body := b[len(snapshotMagic)+n:]
+	if len(body) < 4 {
+		return nil, h, corrupt("truncated")
+	}
+	if crc32.Checksum(b[:len(b)-4], castagnoli) != binary.LittleEndian.Uint32(b[len(b)-4:]) {
+		return nil, h, corrupt("checksum mismatch")
+	}
+	r := &snapReader{b: body[:len(body)-4]}
+	nopts := r.count(2, "options")
+	h.options = make(map[string]string, nopts)
+	for range nopts {
+		name, value := r.string("option name"), r.string("option value")
+		if _, dup := h.options[name]; dup {
+			r.fail("option " + name + " repeated")
+		}
+		h.options[name] = value
+		h.order = append(h.order, name)
+	}
+	h.partition = r.varint("partition")
+	h.streamTime = r.varint("stream time")
+	if r.err != nil {
+		return nil, h, r.err
+	}
+	return r, h, nil
+}
+
 // SnapshotStreamTime reads the stream time a snapshot was taken at,
 // without loading it: what a status report shows of a partition's
 // checkpoint. ok is false for a snapshot taken before any shift.
 func SnapshotStreamTime(b []byte) (t time.Time, ok bool, err error) {
-	if len(b) < len(snapshotMagic) || string(b[:len(snapshotMagic)]) != snapshotMagic {
-		return time.Time{}, false, corrupt("not a partition snapshot")
+	_, h, err := readSnapshotHeader(b)
+	if err != nil || h.streamTime == noTime {
+		return time.Time{}, false, err
 	}
-	v, n := binary.Uvarint(b[len(snapshotMagic):])
-	if n <= 0 {
-		return time.Time{}, false, corrupt("no version")
-	}
-	if v != snapshotVersion {
-		return time.Time{}, false, fmt.Errorf("%w: version %d, this build reads version %d", ErrSnapshotVersion, v, snapshotVersion)
-	}
-	body := b[len(snapshotMagic)+n:]
-	if len(body) < 4 || crc32.Checksum(b[:len(b)-4], castagnoli) != binary.LittleEndian.Uint32(b[len(b)-4:]) {
-		return time.Time{}, false, corrupt("checksum mismatch")
-	}
-	r := &snapReader{b: body[:len(body)-4]}
-	for range r.count(2, "options") {
-		r.string("option name")
-		r.string("option value")
-	}
-	r.varint("partition")
-	st := r.varint("stream time")
-	if r.err != nil {
-		return time.Time{}, false, r.err
-	}
-	if st == noTime {
-		return time.Time{}, false, nil
-	}
-	return time.Unix(st, 0).UTC(), true, nil
+	return time.Unix(h.streamTime, 0).UTC(), true, nil
 }
