@@ -32,71 +32,65 @@ func DefaultRunConfig() *RunConfig {
 func (c *RunConfig) Registry() *config.Registry {
 	r := &config.Registry{}
 	in, po, lo, dd, sec := &c.Run.Ingest, &c.Run.Ingest.Processor, &c.Run.Live, &c.Run.DuckDB, &c.Run.Ingest.Security
-	v := func(val interface {
-		Set(string) error
-		String() string
-	}, key, flag, usage string) {
-		r.Var(val, key, flag, usage)
-	}
 
-	v(config.List(&in.Brokers), "kafka.brokers", "brokers", "Kafka bootstrap brokers, host:port (required)")
-	v(config.String(&in.Group), "kafka.group", "group", "consumer group; names the internal topics")
-	v(config.String(&in.InputTopic), "kafka.input", "input", "input topic of shift events")
-	v(config.String(&in.AlertsTopic), "kafka.alerts", "alerts", "alerts topic")
-	v(config.String(&in.DLQTopic), "kafka.dlq", "dlq", "dead-letter topic")
-	v(config.Bool(&in.CreateTopics), "kafka.create_topics", "create-topics", "create missing alerts and dead-letter topics")
-	v(config.Int(&in.FetchMaxBytes), "kafka.fetch_max_bytes", "fetch-max-bytes", "bytes of one fetch of one partition at most")
-	v(config.Duration(&in.FetchMaxWait), "kafka.fetch_max_wait", "fetch-max-wait", "how long a broker may hold a fetch for data")
-	v(config.Bool(&sec.TLS.Enabled), "kafka.tls.enabled", "tls", "connect to the brokers over TLS")
-	v(config.String(&sec.TLS.CAFile), "kafka.tls.ca_file", "tls-ca-file", "PEM file of the authorities to trust (default: the system's)")
-	v(config.String(&sec.TLS.CertFile), "kafka.tls.cert_file", "tls-cert-file", "PEM client certificate, for mutual TLS")
-	v(config.String(&sec.TLS.KeyFile), "kafka.tls.key_file", "tls-key-file", "PEM key of the client certificate")
-	v(config.String(&sec.TLS.ServerName), "kafka.tls.server_name", "tls-server-name", "name the brokers' certificates must carry (default: each broker's host)")
-	v(config.Bool(&sec.TLS.InsecureSkipVerify), "kafka.tls.insecure_skip_verify", "tls-insecure-skip-verify", "accept any broker certificate (testing only)")
-	v(config.String(&sec.SASL.Mechanism), "kafka.sasl.mechanism", "sasl-mechanism", "SASL mechanism: plain, scram-sha-256, scram-sha-512 (default: none)")
-	v(config.String(&sec.SASL.Username), "kafka.sasl.username", "sasl-username", "SASL username")
+	r.Var(config.List(&in.Brokers), "kafka.brokers", "brokers", "Kafka bootstrap brokers, host:port (required)")
+	r.Var(config.String(&in.Group), "kafka.group", "group", "consumer group; names the internal topics")
+	r.Var(config.String(&in.InputTopic), "kafka.input", "input", "input topic of shift events")
+	r.Var(config.String(&in.AlertsTopic), "kafka.alerts", "alerts", "alerts topic")
+	r.Var(config.String(&in.DLQTopic), "kafka.dlq", "dlq", "dead-letter topic")
+	r.Var(config.Bool(&in.CreateTopics), "kafka.create_topics", "create-topics", "create missing alerts and dead-letter topics")
+	r.Var(config.Int(&in.FetchMaxBytes), "kafka.fetch_max_bytes", "fetch-max-bytes", "bytes of one fetch of one partition at most")
+	r.Var(config.Duration(&in.FetchMaxWait), "kafka.fetch_max_wait", "fetch-max-wait", "how long a broker may hold a fetch for data")
+	r.Var(config.Bool(&sec.TLS.Enabled), "kafka.tls.enabled", "tls", "connect to the brokers over TLS")
+	r.Var(config.String(&sec.TLS.CAFile), "kafka.tls.ca_file", "tls-ca-file", "PEM file of the authorities to trust (default: the system's)")
+	r.Var(config.String(&sec.TLS.CertFile), "kafka.tls.cert_file", "tls-cert-file", "PEM client certificate, for mutual TLS")
+	r.Var(config.String(&sec.TLS.KeyFile), "kafka.tls.key_file", "tls-key-file", "PEM key of the client certificate")
+	r.Var(config.String(&sec.TLS.ServerName), "kafka.tls.server_name", "tls-server-name", "name the brokers' certificates must carry (default: each broker's host)")
+	r.Var(config.Bool(&sec.TLS.InsecureSkipVerify), "kafka.tls.insecure_skip_verify", "tls-insecure-skip-verify", "accept any broker certificate (testing only)")
+	r.Var(config.String(&sec.SASL.Mechanism), "kafka.sasl.mechanism", "sasl-mechanism", "SASL mechanism: plain, scram-sha-256, scram-sha-512 (default: none)")
+	r.Var(config.String(&sec.SASL.Username), "kafka.sasl.username", "sasl-username", "SASL username")
 	// No flag: a password on the command line is visible to every user of
 	// the machine.
 	r.Add(&config.Option{Key: "kafka.sasl.password", Usage: "SASL password (file or environment only)", Secret: true, Value: config.String(&sec.SASL.Password)})
 
-	v(config.Func(func() string { return in.Roles.String() }, func(s string) (err error) {
+	r.Var(config.Func(func() string { return in.Roles.String() }, func(s string) (err error) {
 		in.Roles, err = ingest.ParseRoles(s)
 		return err
 	}), "pipeline.role", "role", "what this process runs: process (the rules, no DuckDB), sink (the DuckDB writer, one per file) or all")
-	v(config.Bool(&in.Repartition), "pipeline.repartition", "repartition", "re-key input by plant_id through an internal topic (input not keyed by plant)")
-	v(config.Duration(&in.CheckpointInterval), "pipeline.checkpoint_interval", "checkpoint-interval", "how often partition state is checkpointed to Kafka")
-	v(config.Int(&in.BatchMaxEvents), "pipeline.batch_max_events", "batch-max-events", "input messages per processed batch at most")
-	v(config.Duration(&in.BatchMaxWait), "pipeline.batch_max_wait", "batch-max-wait", "longest wait before a batch is flushed")
-	v(config.Int(&in.SinkBatchMaxRows), "pipeline.sink_batch_max_rows", "sink-batch-max-rows", "rows per DuckDB commit at most; bounds the sink's memory")
-	v(config.Duration(&in.RetryBackoffMax), "pipeline.retry_backoff_max", "retry-backoff-max", "longest wait between retries of a failed broker or DuckDB call")
-	v(config.Duration(&in.ShutdownTimeout), "pipeline.shutdown_timeout", "shutdown-timeout", "how long the final flush may take on shutdown")
-	v(config.Duration(&c.Run.ReportEvery), "pipeline.report_every", "report-every", "interval of progress log lines (0: none)")
+	r.Var(config.Bool(&in.Repartition), "pipeline.repartition", "repartition", "re-key input by plant_id through an internal topic (input not keyed by plant)")
+	r.Var(config.Duration(&in.CheckpointInterval), "pipeline.checkpoint_interval", "checkpoint-interval", "how often partition state is checkpointed to Kafka")
+	r.Var(config.Int(&in.BatchMaxEvents), "pipeline.batch_max_events", "batch-max-events", "input messages per processed batch at most")
+	r.Var(config.Duration(&in.BatchMaxWait), "pipeline.batch_max_wait", "batch-max-wait", "longest wait before a batch is flushed")
+	r.Var(config.Int(&in.SinkBatchMaxRows), "pipeline.sink_batch_max_rows", "sink-batch-max-rows", "rows per DuckDB commit at most; bounds the sink's memory")
+	r.Var(config.Duration(&in.RetryBackoffMax), "pipeline.retry_backoff_max", "retry-backoff-max", "longest wait between retries of a failed broker or DuckDB call")
+	r.Var(config.Duration(&in.ShutdownTimeout), "pipeline.shutdown_timeout", "shutdown-timeout", "how long the final flush may take on shutdown")
+	r.Var(config.Duration(&c.Run.ReportEvery), "pipeline.report_every", "report-every", "interval of progress log lines (0: none)")
 
-	v(config.Duration(&po.Window), "rules.window", "window", "trailing window of a shift's norm")
-	v(config.Duration(&po.AllowedLateness), "rules.lateness", "lateness", "allowed lateness before a day closes")
-	v(config.Int(&po.RecordMinShifts), "rules.record_min_shifts", "record-min-shifts", "shifts in the window needed to judge a record")
-	v(config.Float(&po.RecordRatio), "rules.record_ratio", "record-ratio", "rate over the norm that makes a record")
-	v(config.Float(&po.SuspectScrapShare), "rules.suspect_scrap_share", "suspect-scrap-share", "scrap share above which a record is suspect")
-	v(config.Int(&po.PaceMinWorkers), "rules.pace_min_workers", "pace-min-workers", "workers a day group needs to be judged for pace")
-	v(config.Float(&po.PaceSetterRatio), "rules.pace_setter_ratio", "pace-setter-ratio", "day rate over the day's median that makes a pace-setter")
-	v(config.Float(&po.CommonPaceTolerance), "rules.common_pace_tolerance", "common-pace-tolerance", "half-width of the common level, relative to the median")
-	v(config.Float(&po.CommonPaceShare), "rules.common_pace_share", "common-pace-share", "share of workers at the common level for common_pace")
+	r.Var(config.Duration(&po.Window), "rules.window", "window", "trailing window of a shift's norm")
+	r.Var(config.Duration(&po.AllowedLateness), "rules.lateness", "lateness", "allowed lateness before a day closes")
+	r.Var(config.Int(&po.RecordMinShifts), "rules.record_min_shifts", "record-min-shifts", "shifts in the window needed to judge a record")
+	r.Var(config.Float(&po.RecordRatio), "rules.record_ratio", "record-ratio", "rate over the norm that makes a record")
+	r.Var(config.Float(&po.SuspectScrapShare), "rules.suspect_scrap_share", "suspect-scrap-share", "scrap share above which a record is suspect")
+	r.Var(config.Int(&po.PaceMinWorkers), "rules.pace_min_workers", "pace-min-workers", "workers a day group needs to be judged for pace")
+	r.Var(config.Float(&po.PaceSetterRatio), "rules.pace_setter_ratio", "pace-setter-ratio", "day rate over the day's median that makes a pace-setter")
+	r.Var(config.Float(&po.CommonPaceTolerance), "rules.common_pace_tolerance", "common-pace-tolerance", "half-width of the common level, relative to the median")
+	r.Var(config.Float(&po.CommonPaceShare), "rules.common_pace_share", "common-pace-share", "share of workers at the common level for common_pace")
 
-	v(config.String(&dd.Path), "duckdb.path", "duckdb", "DuckDB file to write (sink role)")
-	v(config.Int(&dd.Threads), "duckdb.threads", "duckdb-threads", "DuckDB worker threads")
-	v(config.String(&dd.MemoryLimit), "duckdb.memory_limit", "duckdb-memory-limit", "DuckDB memory limit, such as 2GB")
-	v(config.String(&dd.CheckpointThreshold), "duckdb.checkpoint_threshold", "duckdb-checkpoint-threshold", "WAL size at which DuckDB checkpoints, such as 256MB")
+	r.Var(config.String(&dd.Path), "duckdb.path", "duckdb", "DuckDB file to write (sink role)")
+	r.Var(config.Int(&dd.Threads), "duckdb.threads", "duckdb-threads", "DuckDB worker threads")
+	r.Var(config.String(&dd.MemoryLimit), "duckdb.memory_limit", "duckdb-memory-limit", "DuckDB memory limit, such as 2GB")
+	r.Var(config.String(&dd.CheckpointThreshold), "duckdb.checkpoint_threshold", "duckdb-checkpoint-threshold", "WAL size at which DuckDB checkpoints, such as 256MB")
 
-	v(config.String(&lo.QueryAddr), "endpoints.query_addr", "query-addr",
+	r.Var(config.String(&lo.QueryAddr), "endpoints.query_addr", "query-addr",
 		`host:port of the read-only SQL endpoint (port 0: a free one, written to FILE.endpoint); "off": none; anything but loopback is unauthenticated`)
-	v(config.Duration(&lo.QueryTimeout), "endpoints.query_timeout", "query-timeout", "longest run of one endpoint query")
-	v(config.Int(&lo.QueryMaxConcurrent), "endpoints.query_max_concurrent", "query-max-concurrent", "endpoint queries and snapshots at once; more get HTTP 503")
-	v(config.String(&c.Run.MetricsAddr), "endpoints.metrics_addr", "metrics-addr", `host:port of /metrics, /healthz and /readyz; "off": none`)
-	v(config.String(&lo.SnapshotDir), "snapshots.dir", "snapshot-dir", "directory of snapshots (default FILE.snapshot beside the DuckDB file)")
-	v(config.Duration(&lo.SnapshotInterval), "snapshots.interval", "snapshot-interval", "how often the sink takes a snapshot, when something was stored since the last (0: only on request)")
+	r.Var(config.Duration(&lo.QueryTimeout), "endpoints.query_timeout", "query-timeout", "longest run of one endpoint query")
+	r.Var(config.Int(&lo.QueryMaxConcurrent), "endpoints.query_max_concurrent", "query-max-concurrent", "endpoint queries and snapshots at once; more get HTTP 503")
+	r.Var(config.String(&c.Run.MetricsAddr), "endpoints.metrics_addr", "metrics-addr", `host:port of /metrics, /healthz and /readyz; "off": none`)
+	r.Var(config.String(&lo.SnapshotDir), "snapshots.dir", "snapshot-dir", "directory of snapshots (default FILE.snapshot beside the DuckDB file)")
+	r.Var(config.Duration(&lo.SnapshotInterval), "snapshots.interval", "snapshot-interval", "how often the sink takes a snapshot, when something was stored since the last (0: only on request)")
 
-	v(config.String(&c.LogLevel), "log.level", "log-level", "log level: debug, info, warn, error")
-	v(config.String(&c.LogFormat), "log.format", "log-format", "log format: text or json")
+	r.Var(config.String(&c.LogLevel), "log.level", "log-level", "log level: debug, info, warn, error")
+	r.Var(config.String(&c.LogFormat), "log.format", "log-format", "log format: text or json")
 	return r
 }
 
