@@ -339,6 +339,20 @@ type broker struct {
 
 func (b *broker) topic(name string) string { return b.prefix + name }
 
+// runOptionsOn are run's defaults on b's topics for group name (its
+// alerts and dead letters named after it), writing path, quietly, with
+// metrics on a free port.
+func runOptionsOn(b *broker, input, name, path string) RunOptions {
+	o := DefaultRunOptions(b.Addr)
+	o.MetricsAddr = "127.0.0.1:0"
+	o.Ingest.InputTopic = input
+	o.Ingest.Group, o.Ingest.AlertsTopic, o.Ingest.DLQTopic = b.topic(name), b.topic(name+"-alerts"), b.topic(name+"-dlq")
+	o.Ingest.Logger = quiet()
+	o.DuckDB = analytics.DefaultOptions(path)
+	o.ReportEvery = 0
+	return o
+}
+
 func testBroker(t *testing.T, partitions int) *broker {
 	t.Helper()
 	b := &broker{}

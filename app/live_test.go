@@ -41,14 +41,8 @@ func TestLiveReadingWhileIngesting(t *testing.T) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, "live.duckdb")
 
-	o := DefaultRunOptions(b.Addr)
-	o.MetricsAddr = "127.0.0.1:0"
-	o.Ingest.InputTopic = input
-	o.Ingest.Group, o.Ingest.AlertsTopic, o.Ingest.DLQTopic = b.topic("live"), b.topic("live-alerts"), b.topic("live-dlq")
+	o := runOptionsOn(b, input, "live", path)
 	o.Ingest.BatchMaxEvents = 2000 // many small commits: counts rise visibly
-	o.Ingest.Logger = quiet()
-	o.DuckDB = analytics.DefaultOptions(path)
-	o.ReportEvery = 0
 	// Snapshots only on request here, so that the one the second process
 	// reads is the one the test asked for (TestSnapshotSchedule covers the
 	// interval).

@@ -10,8 +10,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/stakhanov/stakhanov/analytics"
 )
 
 // TestMetricsAndHealth runs the pipeline on the embedded broker with a
@@ -25,14 +23,8 @@ func TestMetricsAndHealth(t *testing.T) {
 	sim, msgs, produce := simulatedInput(t, b.Addr, input)
 	produce(msgs)
 
-	o := DefaultRunOptions(b.Addr)
-	o.MetricsAddr = "127.0.0.1:0"
-	o.Ingest.InputTopic = input
-	o.Ingest.Group, o.Ingest.AlertsTopic, o.Ingest.DLQTopic = b.topic("m"), b.topic("m-alerts"), b.topic("m-dlq")
-	o.Ingest.Logger = quiet()
-	o.DuckDB = analytics.DefaultOptions(filepath.Join(t.TempDir(), "m.duckdb"))
+	o := runOptionsOn(b, input, "m", filepath.Join(t.TempDir(), "m.duckdb"))
 	o.Live.QueryAddr = "off"
-	o.ReportEvery = 0
 	addr := make(chan string, 1)
 	o.serving = func(a string) { addr <- a }
 	ctx, cancel := context.WithCancel(context.Background())
