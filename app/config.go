@@ -1,10 +1,12 @@
 package app
 
 import (
+	"flag"
 	"fmt"
 	"io"
 	"log/slog"
 	"strings"
+	"time"
 
 	"github.com/stakhanov/stakhanov/config"
 	"github.com/stakhanov/stakhanov/ingest"
@@ -66,15 +68,20 @@ func (c *RunConfig) Registry() *config.Registry {
 	r.Var(config.Duration(&in.ShutdownTimeout), "pipeline.shutdown_timeout", "shutdown-timeout", "how long the final flush may take on shutdown")
 	r.Var(config.Duration(&c.Run.ReportEvery), "pipeline.report_every", "report-every", "interval of progress log lines (0: none)")
 
-	r.Var(config.Duration(&po.Window), "rules.window", "window", "trailing window of a shift's norm")
-	r.Var(config.Duration(&po.AllowedLateness), "rules.lateness", "lateness", "allowed lateness before a day closes")
-	r.Var(config.Int(&po.RecordMinShifts), "rules.record_min_shifts", "record-min-shifts", "shifts in the window needed to judge a record")
-	r.Var(config.Float(&po.RecordRatio), "rules.record_ratio", "record-ratio", "rate over the norm that makes a record")
-	r.Var(config.Float(&po.SuspectScrapShare), "rules.suspect_scrap_share", "suspect-scrap-share", "scrap share above which a record is suspect")
-	r.Var(config.Int(&po.PaceMinWorkers), "rules.pace_min_workers", "pace-min-workers", "workers a day group needs to be judged for pace")
-	r.Var(config.Float(&po.PaceSetterRatio), "rules.pace_setter_ratio", "pace-setter-ratio", "day rate over the day's median that makes a pace-setter")
-	r.Var(config.Float(&po.CommonPaceTolerance), "rules.common_pace_tolerance", "common-pace-tolerance", "half-width of the common level, relative to the median")
-	r.Var(config.Float(&po.CommonPaceShare), "rules.common_pace_share", "common-pace-share", "share of workers at the common level for common_pace")
+	for _, p := range po.Params() {
+		var v flag.Value
+		switch x := p.Value.(type) {
+		case *time.Duration:
+			v = config.Duration(x)
+		case *int:
+			v = config.Int(x)
+		case *float64:
+			v = config.Float(x)
+		default:
+			panic(fmt.Sprintf("rules.%s: no configuration value for %T", p.Key, x))
+		}
+		r.Var(v, "rules."+p.Key, p.Flag, p.Usage)
+	}
 
 	r.Var(config.String(&dd.Path), "duckdb.path", "duckdb", "DuckDB file to write (sink role)")
 	r.Var(config.Int(&dd.Threads), "duckdb.threads", "duckdb-threads", "DuckDB worker threads")

@@ -4,6 +4,9 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/stakhanov/stakhanov/processors/pace"
+	"github.com/stakhanov/stakhanov/processors/records"
 )
 
 // Options are the rules' thresholds and the event-time bounds. The zero value
@@ -51,6 +54,44 @@ func DefaultOptions() Options {
 		CommonPaceTolerance: 0.10,
 		CommonPaceShare:     0.70,
 	}
+}
+
+// Param is one option as the outside sees it: its key in the `rules`
+// section of the configuration file, its flag of `stakhanov run`, what it
+// means, and its field. The contract (docs/contract.md) lists the same keys
+// with their defaults, and a test holds the two together.
+type Param struct {
+	Key   string // snake_case: "record_ratio"
+	Flag  string // "record-ratio"
+	Usage string
+	// Value points at the field of the Options Params was called on:
+	// *time.Duration, *int or *float64.
+	Value any
+}
+
+// Params lists every option of o, in a stable order.
+func (o *Options) Params() []Param {
+	return []Param{
+		{"window", "window", "trailing window of a shift's norm", &o.Window},
+		{"lateness", "lateness", "allowed lateness before a day closes", &o.AllowedLateness},
+		{"record_min_shifts", "record-min-shifts", "shifts in the window needed to judge a record", &o.RecordMinShifts},
+		{"record_ratio", "record-ratio", "rate over the norm that makes a record", &o.RecordRatio},
+		{"suspect_scrap_share", "suspect-scrap-share", "scrap share above which a record is suspect", &o.SuspectScrapShare},
+		{"pace_min_workers", "pace-min-workers", "workers a day group needs to be judged for pace", &o.PaceMinWorkers},
+		{"pace_setter_ratio", "pace-setter-ratio", "day rate over the day's median that makes a pace-setter", &o.PaceSetterRatio},
+		{"common_pace_tolerance", "common-pace-tolerance", "half-width of the common level, relative to the median", &o.CommonPaceTolerance},
+		{"common_pace_share", "common-pace-share", "share of workers at the common level for common_pace", &o.CommonPaceShare},
+	}
+}
+
+// RecordRule is the record rule under o.
+func (o Options) RecordRule() records.Rule {
+	return records.Rule{MinShifts: o.RecordMinShifts, Ratio: o.RecordRatio, SuspectScrapShare: o.SuspectScrapShare}
+}
+
+// PaceRule is the pace rule under o.
+func (o Options) PaceRule() pace.Rule {
+	return pace.Rule{MinWorkers: o.PaceMinWorkers, SetterRatio: o.PaceSetterRatio, Tolerance: o.CommonPaceTolerance, CommonShare: o.CommonPaceShare}
 }
 
 // ErrInvalidOptions is wrapped by every Validate failure.

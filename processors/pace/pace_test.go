@@ -1,12 +1,14 @@
-package pace
+package pace_test
 
 import (
 	"slices"
 	"testing"
+
+	"github.com/stakhanov/stakhanov/processors"
 )
 
 func TestJudge(t *testing.T) {
-	r := Rule{MinWorkers: 8, SetterRatio: 1.5, Tolerance: 0.1, CommonShare: 0.7}
+	r := processors.DefaultOptions().PaceRule() // 8 workers, 1.5×, ±10 % for 70 %
 	cases := []struct {
 		name    string
 		rates   []float64

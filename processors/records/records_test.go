@@ -1,27 +1,30 @@
-package records
+package records_test
 
 import (
 	"math"
 	"testing"
+
+	"github.com/stakhanov/stakhanov/processors"
+	"github.com/stakhanov/stakhanov/processors/records"
 )
 
 func TestJudge(t *testing.T) {
-	r := Rule{MinShifts: 20, Ratio: 3, SuspectScrapShare: 0.05}
+	r := processors.DefaultOptions().RecordRule() // 20 shifts, 3×, 5 % scrap
 	cases := []struct {
 		name  string
 		n     int
 		ratio float64
 		scrap float64
-		want  Verdict
+		want  records.Verdict
 	}{
-		{"stakhanov", 300, 7.3, 0, Record},
-		{"exactly 3x", 20, 3, 0.05, Record},
-		{"just under 3x", 20, 2.999, 0, None},
-		{"too little history", 19, 10, 0, None},
-		{"scrap heavy", 50, 4, 0.0501, Suspect},
-		{"all scrap", 50, 4, 1, Suspect},
-		{"no norm", 50, math.NaN(), 0, None},
-		{"zero norm", 50, math.Inf(1), 0, Record},
+		{"stakhanov", 300, 7.3, 0, records.Record},
+		{"exactly 3x", 20, 3, 0.05, records.Record},
+		{"just under 3x", 20, 2.999, 0, records.None},
+		{"too little history", 19, 10, 0, records.None},
+		{"scrap heavy", 50, 4, 0.0501, records.Suspect},
+		{"all scrap", 50, 4, 1, records.Suspect},
+		{"no norm", 50, math.NaN(), 0, records.None},
+		{"zero norm", 50, math.Inf(1), 0, records.Record},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
