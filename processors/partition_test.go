@@ -217,6 +217,12 @@ func TestUncheckedShifts(t *testing.T) {
 		late, uncheck bool
 	}{
 		{"repeat within retention", base.Add(opts.Retention() - time.Hour), at("a", base), true, false, false},
+		// the edges: an id is remembered while its start ≥ stream time −
+		// retention, and a shift is checked likewise
+		{"repeat at the retention edge", base.Add(opts.Retention()), at("a", base), true, false, false},
+		{"repeat 1 s past the edge", base.Add(opts.Retention() + time.Second), at("a", base), false, true, true},
+		{"new shift at the edge", base.Add(opts.Retention()), at("b", base), false, true, false},
+		{"new shift 1 s past the edge", base.Add(opts.Retention() + time.Second), at("b", base), false, true, true},
 		{"repeat past retention", base.Add(opts.Retention() + time.Hour), at("a", base), false, true, true},
 		{"new shift past retention", base.Add(opts.Retention() + time.Hour), at("b", base), false, true, true},
 		{"late within retention", base.Add(opts.Window + 2*24*time.Hour), at("b", base.Add(24*time.Hour)), false, true, false},
