@@ -72,6 +72,17 @@ func run(t *testing.T, opts Options, evs []shift.Event) (*Output, []string) {
 	return out, dups
 }
 
+// normRows are the group's daily norm rows of the day of t.
+func normRows(out *Output, t time.Time) []NormRow {
+	var rows []NormRow
+	for _, n := range out.Norms {
+		if n.Group.PlantID == "irmino" && n.Day == shift.DayOf(t) {
+			rows = append(rows, n)
+		}
+	}
+	return rows
+}
+
 func shiftOf(t *testing.T, out *Output, id string) Shift {
 	t.Helper()
 	for _, s := range out.Shifts {
@@ -243,14 +254,8 @@ func TestClosingNormEdges(t *testing.T) {
 			}
 			evs = append(evs, clock("tick", end.Add(6*time.Hour)))
 			out, _ := run(t, DefaultOptions(), evs)
-			var rows []string
-			for _, n := range out.Norms {
-				if n.Group.PlantID == "irmino" && n.Day == shift.DayOf(at(19, 0, 0)) {
-					rows = append(rows, fmt.Sprint(n.Norm.Count))
-				}
-			}
-			if want := []string{fmt.Sprint(tt.count)}; !slices.Equal(rows, want) {
-				t.Fatalf("norm rows of 1935-08-19 with counts %v, want %v", rows, want)
+			if rows := normRows(out, at(19, 0, 0)); len(rows) != 1 || rows[0].Norm.Count != tt.count {
+				t.Fatalf("norm rows of 1935-08-19 %+v, want one of %d shifts", rows, tt.count)
 			}
 		})
 	}
@@ -356,13 +361,7 @@ func TestDayCloseEdges(t *testing.T) {
 			if got := alertKeys(out); !slices.Equal(got, tt.want) {
 				t.Fatalf("alerts %q, want %q", got, tt.want)
 			}
-			n := 0
-			for _, r := range out.Norms {
-				if r.Group.PlantID == "irmino" && r.Day == shift.DayOf(at(10, 0, 0)) {
-					n++
-				}
-			}
-			if n != tt.normRows {
+			if n := len(normRows(out, at(10, 0, 0))); n != tt.normRows {
 				t.Fatalf("%d norm rows for the day, want %d", n, tt.normRows)
 			}
 		})
@@ -406,4 +405,59 @@ func TestBehindTheWindowEdge(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestRestoreEdges: a processor rebuilt from stored shifts at the edges of
+// what it keeps. Restore is given the stream time and the shifts from
+// stream time − retention on, as the sink would.
+func TestRestoreEdges(t *testing.T) {
+	opts := DefaultOptions()
+	restore := func(t *testing.T, streamTime time.Time, stored ...shift.Event) *Partition {
+		t.Helper()
+		p, _ := NewPartition(opts, 0)
+		err := p.Restore(streamTime, func(add func(*shift.Event, bool) error) error {
+			for i := range stored {
+				if err := add(&stored[i], false); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	// the oldest stored shift starts exactly at stream time − retention:
+	// its id is still remembered, so its repeat is a duplicate
+	t.Run("a shift at the retention edge", func(t *testing.T) {
+		old := hewer("old", "w", at(1, 6, 0), 64)
+		p := restore(t, old.ShiftStart.Add(opts.Retention()), old)
+		var out Output
+		if err := p.Process(&old, 9, &out); !errors.Is(err, ErrDuplicate) {
+			t.Fatalf("repeat of the edge shift: %v, want ErrDuplicate", err)
+		}
+	})
+	// stream time stood exactly at 1935-08-10's end + lateness: that day
+	// had closed, and must not close (and write its norm and alerts) again
+	t.Run("a day that closed at the checkpoint", func(t *testing.T) {
+		p := restore(t, at(11, 6, 0), workday(rates(repeat(7, 10), []float64{20})...)...)
+		var out Output
+		tick := clock("later", at(12, 6, 0))
+		if err := p.Process(&tick, 9, &out); err != nil {
+			t.Fatal(err)
+		}
+		if got, n := alertKeys(&out), len(normRows(&out, at(10, 0, 0))); len(got) != 0 || n != 0 {
+			t.Fatalf("the closed day closed again: alerts %q, %d norm rows", got, n)
+		}
+		// a second earlier, the day was open: it closes now, once
+		p = restore(t, at(11, 5, 59), workday(rates(repeat(7, 10), []float64{20})...)...)
+		out.Reset()
+		if err := p.Process(&tick, 9, &out); err != nil {
+			t.Fatal(err)
+		}
+		if got := alertKeys(&out); !slices.Equal(got, []string{"common_pace", "pace_setter w7"}) {
+			t.Fatalf("alerts %q when the open day closes", got)
+		}
+	})
 }

@@ -46,6 +46,7 @@ func TestWindowMatchesBruteForce(t *testing.T) {
 		{"jitter", 3 * 3600, 0, 0},
 		{"late and gaps", 6 * 3600, 0.05, 0.02},
 		{"ties only", 0, 0, 0},
+		{"pruned into the span", 3 * 3600, 0.05, 0.02},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			rng := rand.New(rand.NewPCG(1, uint64(len(tc.name))))
@@ -53,6 +54,7 @@ func TestWindowMatchesBruteForce(t *testing.T) {
 			w := NewWindow(span, 0.1)
 			var held []entry
 			now := int64(0)
+			floor := int64(math.MinInt64)
 			for i := 0; i < 4000; i++ {
 				if tc.name != "ties only" || i%25 == 0 {
 					now += int64(rng.IntN(8 * 3600))
@@ -67,6 +69,9 @@ func TestWindowMatchesBruteForce(t *testing.T) {
 				if rng.Float64() < tc.lateProb {
 					ts -= rng.Int64N(40 * 86400)
 				}
+				// nothing older than a cut is inserted again: that is what
+				// Prune promises its callers
+				ts = max(ts, floor)
 				rate := math.Round(rng.Float64()*100) / 4 // ties in values too
 				crew := rate / float64(1+rng.IntN(3))
 				got, gotCrew := w.Norm(ts)
@@ -83,6 +88,20 @@ func TestWindowMatchesBruteForce(t *testing.T) {
 				}
 				w.Insert(ts, rate, crew)
 				held = append(held, entry{ts, rate, crew})
+				if tc.name == "pruned into the span" && i%7 == 0 {
+					// a cut inside the current span, or exactly at a held
+					// start, as a late shift's judgement makes
+					cut := ts - rng.Int64N(span)
+					if len(held) > 0 && rng.IntN(2) == 0 {
+						cut = held[rng.IntN(len(held))].t
+					}
+					floor = max(floor, cut)
+					w.Prune(cut)
+					held = slices.DeleteFunc(held, func(e entry) bool { return e.t < cut })
+					if w.Len() != len(held) {
+						t.Fatalf("len %d, want %d", w.Len(), len(held))
+					}
+				}
 				if i%50 == 0 {
 					cut := now - span - 2*86400
 					w.Prune(cut)
@@ -96,34 +115,136 @@ func TestWindowMatchesBruteForce(t *testing.T) {
 	}
 }
 
+// TestSummarize: hand-computed summaries. p90 interpolates between closest
+// ranks at h = 0.9·(n − 1); MAD is the median of |x − median|; bulk counts
+// the rates within [0.9, 1.1] × median, both ends included.
 func TestSummarize(t *testing.T) {
 	cases := []struct {
 		name   string
 		in     []float64
 		median float64
+		mean   float64
 		p90    float64
 		mad    float64
 		bulk   float64
 	}{
-		{"one", []float64{5}, 5, 5, 0, 1},
-		{"two", []float64{2, 4}, 3, 3.8, 1, 0},
-		{"odd", []float64{1, 2, 3, 4, 100}, 3, 61.6, 1, 1.0 / 5},
-		{"even", []float64{1, 1, 2, 2, 4, 6, 9, 10}, 3, 9.3, 2, 0},
-		{"common level", []float64{10, 10, 10, 10.5, 9.5, 20, 30, 10}, 10, 23, 0.25, 6.0 / 8},
+		{"one", []float64{5}, 5, 5, 5, 0, 1},
+		// h = 0.9: 2 + 0.9·2; deviations 1, 1
+		{"two", []float64{2, 4}, 3, 3, 3.8, 1, 0},
+		// h = 3.6: 4 + 0.6·96; deviations 0 1 1 2 97
+		{"odd", []float64{1, 2, 3, 4, 100}, 3, 22, 61.6, 1, 1.0 / 5},
+		// h = 6.3: 9 + 0.3·1; deviations 1 1 1 2 2 3 6 7
+		{"even", []float64{1, 1, 2, 2, 4, 6, 9, 10}, 3, 35.0 / 8, 9.3, 2, 0},
+		// h = 6.3: 20 + 0.3·10; deviations 0 0 0 0 0.5 0.5 10 20
+		{"common level", []float64{10, 10, 10, 10.5, 9.5, 20, 30, 10}, 10, 110.0 / 8, 23, 0.25, 6.0 / 8},
+		// 9 and 11 are exactly ±10 % of 10 and count; 8.99 and 11.01 do not
+		{"bulk edges", []float64{8.99, 9, 10, 10, 10, 11, 11.01}, 10, 70.0 / 7, 11.004, 1, 5.0 / 7},
+		// the median at the top: every deviation lies below it
+		{"one-sided", []float64{1, 2, 3, 10, 10, 10, 10}, 10, 46.0 / 7, 10, 0, 4.0 / 7},
+		{"one-sided even", []float64{1, 2, 10, 10}, 6, 23.0 / 4, 10, 4, 0},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			s := slices.Clone(c.in)
 			slices.Sort(s)
 			n := Summarize(s, 0.1)
-			if n.Median != c.median || math.Abs(n.P90-c.p90) > 1e-12 || n.MAD != c.mad || n.Bulk != c.bulk || n.Count != len(c.in) {
-				t.Fatalf("got %+v, want median %v p90 %v mad %v bulk %v", n, c.median, c.p90, c.mad, c.bulk)
+			if n.Median != c.median || math.Abs(n.P90-c.p90) > 1e-12 || n.MAD != c.mad || n.Bulk != c.bulk ||
+				n.Count != len(c.in) || math.Abs(n.Mean-c.mean) > 1e-12 {
+				t.Fatalf("got %+v, want median %v mean %v p90 %v mad %v bulk %v", n, c.median, c.mean, c.p90, c.mad, c.bulk)
 			}
 		})
 	}
-	if e := Summarize(nil, 0.1); e.Count != 0 || !math.IsNaN(e.Median) {
+	if e := Summarize(nil, 0.1); e.Count != 0 || !math.IsNaN(e.Median) || !math.IsNaN(e.Mean) || !math.IsNaN(e.Bulk) {
 		t.Fatalf("empty: %+v", e)
 	}
+	if q := Quantile(nil, 0.9); !math.IsNaN(q) {
+		t.Fatalf("quantile of nothing %v, want NaN", q)
+	}
+}
+
+// TestMADMatchesBruteForce: the outward walk from the median gives the
+// median of the sorted absolute deviations, on sets of every shape.
+func TestMADMatchesBruteForce(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 5))
+	for i := 0; i < 5000; i++ {
+		n := 1 + rng.IntN(12)
+		xs := make([]float64, n)
+		skew := rng.IntN(3) // 0 spread, 1 piled low, 2 piled high
+		for j := range xs {
+			xs[j] = float64(rng.IntN(8))
+			if skew == 1 && j > 0 {
+				xs[j] = 0
+			}
+			if skew == 2 && j > 0 {
+				xs[j] = 7
+			}
+		}
+		slices.Sort(xs)
+		m := Median(xs)
+		dev := make([]float64, n)
+		for j, x := range xs {
+			dev[j] = math.Abs(x - m)
+		}
+		slices.Sort(dev)
+		if got, want := Summarize(xs, 0.1).MAD, Median(dev); got != want {
+			t.Fatalf("%v: MAD %v, want %v", xs, got, want)
+		}
+	}
+}
+
+// TestWindowEdgeCases: steps the brute-force test reaches only by chance.
+func TestWindowEdgeCases(t *testing.T) {
+	const span = 100
+	// after a gap longer than the window, the span is empty and the jump
+	// skips what lies before the window: a shift exactly at its start stays
+	t.Run("jump to a shift at the window's start", func(t *testing.T) {
+		w := NewWindow(span, 0.1)
+		w.Norm(1000)
+		w.Insert(1000, 1, 1)
+		w.Insert(1010, 2, 2)
+		if n, _ := w.Norm(1010 + span); n.Count != 1 || n.Median != 2 {
+			t.Fatalf("%+v, want the shift at 1010 alone", n)
+		}
+	})
+	// shifts with equal starts come out in the order they went in
+	t.Run("equal starts keep their order", func(t *testing.T) {
+		w := NewWindow(span, 0.1)
+		for _, r := range []float64{3, 1, 2} {
+			w.Insert(50, r, r)
+		}
+		var got []float64
+		w.Entries(func(_ int64, rate, _ float64) bool { got = append(got, rate); return true })
+		if !slices.Equal(got, []float64{3, 1, 2}) {
+			t.Fatalf("entries %v, want 3 1 2", got)
+		}
+	})
+	// a cut exactly at a shift's start keeps it; one inside the current
+	// span drops what lies before it from the span too
+	t.Run("prune at a start", func(t *testing.T) {
+		w := NewWindow(span, 0.1)
+		for i, ts := range []int64{10, 20, 30, 40} {
+			w.Insert(ts, float64(i+1), 1)
+		}
+		w.Norm(90) // span [−10, 90): all four
+		w.Prune(20)
+		if w.Len() != 3 {
+			t.Fatalf("%d held after Prune(20), want 3", w.Len())
+		}
+		if n := w.NormAt(90); n.Count != 3 || n.Median != 3 {
+			t.Fatalf("NormAt(90) %+v, want 2 3 4", n)
+		}
+		w.Insert(85, 10, 1)
+		if n, _ := w.Norm(95); n.Count != 4 || n.Median != 3.5 {
+			t.Fatalf("Norm(95) %+v, want 2 3 4 10", n)
+		}
+		if t0, ok := w.Latest(); !ok || t0 != 85 {
+			t.Fatalf("latest %v %v, want 85", t0, ok)
+		}
+		w.Prune(1000)
+		if _, ok := w.Latest(); ok || w.Len() != 0 {
+			t.Fatalf("%d held after pruning everything", w.Len())
+		}
+	})
 }
 
 func BenchmarkWindowInOrder(b *testing.B) {
