@@ -351,6 +351,10 @@ func TestDayCloseEdges(t *testing.T) {
 			false, []string{"common_pace", "pace_setter w7"}, 1},
 		{"at end + 6 h", with(seven, clock("t1", at(11, 6, 0)), eighth, clock("t3", at(12, 6, 0))),
 			true, nil, 1},
+		// a shift starting at midnight belongs to the day it starts: on
+		// time until that day's end + 6 h, though the day before closed
+		{"a midnight start", with(seven, clock("t1", at(11, 6, 0).Add(time.Second)), hewer("w7", "w7", at(11, 0, 0), 64), clock("t3", at(12, 6, 0))),
+			false, nil, 1},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -6,6 +6,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 
@@ -221,6 +222,10 @@ func TestUncheckedShifts(t *testing.T) {
 		// retention, and a shift is checked likewise
 		{"repeat at the retention edge", base.Add(opts.Retention()), at("a", base), true, false, false},
 		{"repeat 1 s past the edge", base.Add(opts.Retention() + time.Second), at("a", base), false, true, true},
+		// no day closes between the last two stream times (days close at
+		// 06:00, the edge is at 04:00), so no sweep has dropped the id:
+		// the answer must not depend on when the sweep runs
+		{"repeat 1 s past the edge, not yet swept", base.Add(opts.Retention() + time.Second), at("a", base), false, true, true},
 		{"new shift at the edge", base.Add(opts.Retention()), at("b", base), false, true, false},
 		{"new shift 1 s past the edge", base.Add(opts.Retention() + time.Second), at("b", base), false, true, true},
 		{"repeat past retention", base.Add(opts.Retention() + time.Hour), at("a", base), false, true, true},
@@ -233,7 +238,13 @@ func TestUncheckedShifts(t *testing.T) {
 			p, _ := NewPartition(opts, 0)
 			var out Output
 			first, clock, last := at("a", base), at("clock", tt.now), tt.last
-			for i, ev := range []*shift.Event{&first, &clock} {
+			evs := []*shift.Event{&first, &clock}
+			if strings.HasSuffix(tt.name, "not yet swept") {
+				// stream time an hour before the edge: days close and sweep
+				early := at("early", tt.now.Add(-time.Hour-time.Second))
+				evs = []*shift.Event{&first, &early, &clock}
+			}
+			for i, ev := range evs {
 				if err := p.Process(ev, int64(i), &out); err != nil {
 					t.Fatal(err)
 				}

@@ -206,6 +206,20 @@ func TestWindowEdgeCases(t *testing.T) {
 			t.Fatalf("%+v, want the shift at 1010 alone", n)
 		}
 	})
+	// sliding forward keeps a shift exactly at the window's new start
+	t.Run("slide to a shift at the window's start", func(t *testing.T) {
+		w := NewWindow(span, 0.1)
+		w.Insert(100, 1, 1)
+		if n, _ := w.Norm(150); n.Count != 1 {
+			t.Fatalf("Norm(150) %+v, want the shift at 100", n)
+		}
+		if n, _ := w.Norm(200); n.Count != 1 {
+			t.Fatalf("Norm(200) %+v: the shift at 100 = 200 − span is in the window", n)
+		}
+		if n, _ := w.Norm(201); n.Count != 0 {
+			t.Fatalf("Norm(201) %+v, want nothing", n)
+		}
+	})
 	// shifts with equal starts come out in the order they went in
 	t.Run("equal starts keep their order", func(t *testing.T) {
 		w := NewWindow(span, 0.1)

@@ -23,6 +23,12 @@ func TestJudge(t *testing.T) {
 		{"exactly 70 percent", []float64{10, 10, 10, 10, 10, 10, 10, 20, 20, 5}, true, true, []int{7, 8}},
 		{"just under 70 percent", []float64{10, 10, 10, 10, 10, 10, 20, 20, 5, 5}, true, false, []int{6, 7}},
 		{"idle shop", []float64{0, 0, 0, 0, 0, 0, 0, 0, 3}, false, false, nil},
+		// median 10; 9 and 11 are exactly −10 % and +10 %: 7 of 10 at
+		// the common level
+		{"exactly at 10 percent", []float64{10, 10, 10, 10, 10, 9, 11, 5, 5, 20}, true, true, []int{9}},
+		{"beyond 10 percent", []float64{10, 10, 10, 10, 10, 8.99, 11.01, 5, 5, 20}, true, false, []int{9}},
+		{"eight workers", []float64{10, 10, 10, 10, 10, 10, 10, 30}, true, true, []int{7}},
+		{"just under 1.5x", []float64{10, 10, 10, 10, 10, 10, 10, 14.99}, true, true, nil},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
