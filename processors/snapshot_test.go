@@ -531,17 +531,27 @@ func TestSnapshotKeepsEmptyGroup(t *testing.T) {
 
 func TestSortIDs(t *testing.T) {
 	rng := rand.New(rand.NewPCG(8, 9))
-	for _, span := range []int64{1, 100, 3_000_000, 1 << 40, -1} {
+	const across = 1<<33 + 6
+	for _, span := range []int64{1, 100, 3_000_000, 1 << 40, -1, across} {
 		for _, n := range []int{0, 1, 1000, 1024, 5000} {
+			base := int64(-2_000_000_000)
+			if span == across {
+				// across 1970, from −2³² to 2³² + 5: starts of both
+				// signs, whose sum is small and whose span is not
+				base = -1 << 32
+			}
 			ids := make([]idAt, n)
 			for i := range ids {
-				ids[i] = idAt{t: -2_000_000_000 + rng.Int64N(max(span, 1)), h: rng.Uint64()}
+				ids[i] = idAt{t: base + rng.Int64N(max(span, 1)), h: rng.Uint64()}
 				if span == -1 { // anything at all
 					ids[i].t = int64(rng.Uint64())
 				}
 				if i > 0 && rng.IntN(4) == 0 {
 					ids[i].h = ids[i-1].h // equal hashes of other starts
 				}
+			}
+			if span == across && n > 1 {
+				ids[0].t, ids[n-1].t = base, base+span-1
 			}
 			want := slices.Clone(ids)
 			slices.SortFunc(want, func(a, b idAt) int {

@@ -1,0 +1,288 @@
+package processors
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"hash/crc32"
+	"math"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/stakhanov/stakhanov/shift"
+)
+
+// snapDesc describes a snapshot of version 1 field by field, so that a test
+// can write one the encoder never would: each field is written as given,
+// with no checks (see the format in snapshot.go).
+type snapDesc struct {
+	streamTime int64
+	strings    []string // the table, written as given (front-coded)
+	groups     []snapGroup
+	days       []snapDay
+	ids        []snapIDRun
+	trailing   []byte // bytes after the state, before the checksum
+}
+
+type snapGroup struct {
+	key     [3]uint64 // string indices: plant, role, unit
+	entries []int64   // window entries' starts as written: the first from stream time, the others as gaps
+}
+
+type snapDay struct {
+	day     int64 // the first day as written; later days as gap − 1
+	key     [3]uint64
+	ind     uint64
+	workers []uint64 // index gaps as written
+}
+
+type snapIDRun struct {
+	start  int64 // the first from stream time; later runs as gap − 1
+	hashes []uint64
+}
+
+func (d snapDesc) bytes() []byte {
+	b := []byte(snapshotMagic)
+	b = binary.AppendUvarint(b, snapshotVersion)
+	opts := snapshotOpts()
+	ov := optionValues(&opts)
+	b = binary.AppendUvarint(b, uint64(len(ov)))
+	for _, o := range ov {
+		b = appendString(appendString(b, o.name), o.value)
+	}
+	b = binary.AppendVarint(b, 0) // partition
+	b = binary.AppendVarint(b, d.streamTime)
+	b = binary.AppendUvarint(b, uint64(len(d.strings)))
+	prev := ""
+	for _, s := range d.strings {
+		n := 0
+		for n < len(prev) && n < len(s) && prev[n] == s[n] {
+			n++
+		}
+		b = binary.AppendUvarint(b, uint64(n))
+		b = appendString(b, s[n:])
+		prev = s
+	}
+	key := func(k [3]uint64) {
+		for _, i := range k {
+			b = binary.AppendUvarint(b, i)
+		}
+	}
+	b = binary.AppendUvarint(b, uint64(len(d.groups)))
+	for _, g := range d.groups {
+		key(g.key)
+		b = binary.AppendUvarint(b, uint64(len(g.entries)))
+		for i, e := range g.entries {
+			if i == 0 {
+				b = binary.AppendVarint(b, e)
+			} else {
+				b = binary.AppendUvarint(b, uint64(e))
+			}
+			b = appendFloat(b, 8)
+			b = append(b, 1) // crew rate = rate
+		}
+	}
+	b = binary.AppendUvarint(b, uint64(len(d.days)))
+	for i, dd := range d.days {
+		if i == 0 {
+			b = binary.AppendVarint(b, dd.day)
+		} else {
+			b = binary.AppendUvarint(b, uint64(dd.day))
+		}
+		b = binary.AppendUvarint(b, 1)
+		key(dd.key)
+		b = binary.AppendUvarint(b, dd.ind)
+		b = binary.AppendUvarint(b, uint64(len(dd.workers)))
+		for _, w := range dd.workers {
+			b = binary.AppendUvarint(b, w)
+			b = appendFloat(appendFloat(b, 64), 8)
+		}
+	}
+	n := 0
+	for _, r := range d.ids {
+		n += len(r.hashes)
+	}
+	b = binary.AppendUvarint(b, uint64(n))
+	for i, r := range d.ids {
+		if i == 0 {
+			b = binary.AppendVarint(b, r.start)
+		} else {
+			b = binary.AppendUvarint(b, uint64(r.start))
+		}
+		b = binary.AppendUvarint(b, uint64(len(r.hashes)))
+		for _, h := range r.hashes {
+			b = binary.LittleEndian.AppendUint64(b, h)
+		}
+	}
+	b = append(b, d.trailing...)
+	return binary.LittleEndian.AppendUint32(b, crc32.Checksum(b, castagnoli))
+}
+
+// validDesc is a small, canonical state: stream time 1935-08-10 06:00, one
+// group (a, r, u) with two shifts, one open day with one worker, two ids.
+func validDesc() snapDesc {
+	st := at(10, 6, 0).Unix()
+	return snapDesc{
+		streamTime: st,
+		strings:    []string{"a", "ind", "r", "u", "w"}, // 0 1 2 3 4
+		groups:     []snapGroup{{key: [3]uint64{0, 2, 3}, entries: []int64{-3600, 1800}}},
+		days:       []snapDay{{day: int64(shift.DayOf(at(10, 0, 0))), key: [3]uint64{0, 2, 3}, ind: 1, workers: []uint64{4}}},
+		ids:        []snapIDRun{{start: -3600, hashes: []uint64{1, 2}}},
+	}
+}
+
+// TestSnapshotCrafted: snapshots no encoder writes, each with a valid
+// checksum, each refused for what is wrong with it; and the extremes of
+// what is allowed, each accepted and written back byte for byte.
+func TestSnapshotCrafted(t *testing.T) {
+	tests := []struct {
+		name string
+		edit func(d *snapDesc)
+		ok   bool
+	}{
+		{"valid", func(d *snapDesc) {}, true},
+		{"a string that is a prefix of the next", func(d *snapDesc) {
+			d.strings = []string{"a", "ind", "r", "u", "w", "w1"}
+			d.days[0].workers = []uint64{4, 0}
+		}, true},
+		{"a string twice", func(d *snapDesc) { d.strings = []string{"a", "a", "ind", "r", "u", "w"} }, false},
+		{"strings out of order", func(d *snapDesc) { d.strings = []string{"ind", "a", "r", "u", "w"} }, false},
+		{"a string index at the table's length", func(d *snapDesc) { d.groups[0].key[0] = 5 }, false},
+		{"a group twice", func(d *snapDesc) { d.groups = append(d.groups, d.groups[0]) }, false},
+		{"groups out of order", func(d *snapDesc) {
+			d.groups = []snapGroup{{key: [3]uint64{4, 2, 3}, entries: []int64{0}}, d.groups[0]}
+		}, false},
+		{"a day group twice", func(d *snapDesc) { d.days = append(d.days, d.days[0]); d.days[1].day = 0 }, true},
+		{"a worker index at the table's length", func(d *snapDesc) { d.days[0].workers = []uint64{5} }, false},
+		{"a worker twice", func(d *snapDesc) { d.days[0].workers = []uint64{4, math.MaxUint64} }, false},
+		{"a worker index past the table after the first", func(d *snapDesc) { d.days[0].workers = []uint64{4, 0} }, false},
+		{"an id at two starts", func(d *snapDesc) {
+			d.ids = append(d.ids, snapIDRun{start: 0, hashes: []uint64{1}})
+		}, false},
+		{"ids out of order", func(d *snapDesc) { d.ids[0].hashes = []uint64{2, 1} }, false},
+		{"an id twice in a run", func(d *snapDesc) { d.ids[0].hashes = []uint64{2, 2} }, false},
+		{"an empty run of ids", func(d *snapDesc) { d.ids = append(d.ids, snapIDRun{start: 5}) }, false},
+		{"an id hash of zero", func(d *snapDesc) { d.ids[0].hashes = []uint64{0, 2} }, true},
+		{"trailing bytes", func(d *snapDesc) { d.trailing = []byte{0} }, false},
+		{"stream time at the range's end", func(d *snapDesc) {
+			*d = snapDesc{streamTime: maxSnapshotTime, strings: []string{}}
+		}, true},
+		{"stream time beyond it", func(d *snapDesc) {
+			*d = snapDesc{streamTime: maxSnapshotTime + 1, strings: []string{}}
+		}, false},
+		{"stream time at the range's start", func(d *snapDesc) {
+			*d = snapDesc{streamTime: -maxSnapshotTime, strings: []string{}}
+		}, true},
+		{"stream time before it", func(d *snapDesc) {
+			*d = snapDesc{streamTime: -maxSnapshotTime - 1, strings: []string{}}
+		}, false},
+		{"window entries spanning the whole range", func(d *snapDesc) {
+			d.streamTime = 0
+			d.groups[0].entries = []int64{-maxSnapshotTime, 2 * maxSnapshotTime}
+			d.ids = nil
+		}, true},
+		{"a window entry beyond the range", func(d *snapDesc) {
+			d.streamTime = 0
+			d.groups[0].entries = []int64{-maxSnapshotTime, 2*maxSnapshotTime + 1}
+			d.ids = nil
+		}, false},
+		{"an open day at the range's end", func(d *snapDesc) { d.days[0].day = maxSnapshotDay }, true},
+		{"an open day beyond it", func(d *snapDesc) { d.days[0].day = maxSnapshotDay + 1 }, false},
+		{"an open day at the range's start", func(d *snapDesc) { d.days[0].day = -maxSnapshotDay }, true},
+		{"an open day before it", func(d *snapDesc) { d.days[0].day = -maxSnapshotDay - 1 }, false},
+		{"an id start beyond the range", func(d *snapDesc) {
+			d.ids = []snapIDRun{{start: maxSnapshotTime - d.streamTime + 1, hashes: []uint64{1}}}
+		}, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			d := validDesc()
+			tt.edit(&d)
+			b := d.bytes()
+			p, _ := NewPartition(snapshotOpts(), 0)
+			err := p.LoadSnapshot(b)
+			if !tt.ok {
+				if !errors.Is(err, ErrSnapshotCorrupt) {
+					t.Fatalf("loaded with %v, want ErrSnapshotCorrupt", err)
+				}
+				if p.Stats() != (Stats{}) || !p.StreamTime().IsZero() {
+					t.Fatal("a refused snapshot changed the partition")
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("refused: %v", err)
+			}
+			if tt.name == "a day group twice" {
+				return // two days, the second written as a gap: not the same bytes
+			}
+			if got := p.AppendSnapshot(nil); !bytes.Equal(got, b) {
+				t.Fatalf("written back as other bytes:\n got %x\nwant %x", got, b)
+			}
+		})
+	}
+}
+
+// TestSnapshotPrefixWithValidChecksum: a snapshot cut anywhere in its
+// state, with a checksum made for what is left, is refused. Every section
+// is read in full, so no strict prefix of a state parses.
+func TestSnapshotPrefixWithValidChecksum(t *testing.T) {
+	snap := testSnapshot(t, 300)
+	_, h, err := readSnapshotHeader(snap)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, _ := NewPartition(snapshotOpts(), 0)
+	headerLen := len(snap) - 4 - len(mustReader(t, snap).b)
+	for i := headerLen; i < len(snap)-4; i++ {
+		b := withCRC(append(bytes.Clone(snap[:i]), 0, 0, 0, 0))
+		if err := p.LoadSnapshot(b); !errors.Is(err, ErrSnapshotCorrupt) {
+			t.Fatalf("cut at %d of %d (stream time %d): %v", i, len(snap), h.streamTime, err)
+		}
+	}
+}
+
+func mustReader(t *testing.T, b []byte) *snapReader {
+	t.Helper()
+	r, _, err := readSnapshotHeader(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+// TestSnapshotGolden: the snapshot of a fixed state is exactly the bytes
+// of testdata/snapshot/v1.bin, and those bytes load into a processor that
+// goes on as the original does. A change of the format shows here first:
+// it must bump snapshotVersion and keep reading this file.
+func TestSnapshotGolden(t *testing.T) {
+	opts := snapshotOpts()
+	evs := stream(11, 700)
+	p, _ := NewPartition(opts, 0)
+	var before Output
+	process(t, p, evs[:600], 0, &before)
+	got := p.AppendSnapshot(nil)
+	path := filepath.Join("testdata", "snapshot", "v1.bin")
+	if *update {
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, got, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (go test ./processors -run TestSnapshotGolden -update writes it)", err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Fatalf("the snapshot of the fixed state is %d bytes, not the %d of %s", len(got), len(want), path)
+	}
+	var all, after Output
+	full, _ := NewPartition(opts, 0)
+	process(t, full, evs, 0, &all)
+	q := loaded(t, opts, 0, want)
+	process(t, q, evs[600:], 600, &after)
+	checkContinuation(t, &all, &before, &after)
+}
