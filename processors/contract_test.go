@@ -1,6 +1,8 @@
 package processors
 
 import (
+	"errors"
+	"math"
 	"os"
 	"strconv"
 	"strings"
@@ -121,5 +123,60 @@ func TestParamsCoverOptions(t *testing.T) {
 			t.Fatalf("%s points at a field another param points at", p.Key)
 		}
 		seen[p.Value] = true
+	}
+}
+
+// TestValidate: each option's domain, with a value on either side of every
+// bound.
+func TestValidate(t *testing.T) {
+	tests := []struct {
+		name string
+		edit func(o *Options)
+		ok   bool
+	}{
+		{"defaults", func(o *Options) {}, true},
+		{"window 1h", func(o *Options) { o.Window = time.Hour }, true},
+		{"window under 1h", func(o *Options) { o.Window = time.Hour - time.Second }, false},
+		{"window not whole seconds", func(o *Options) { o.Window = 2*time.Hour + time.Millisecond }, false},
+		{"lateness 0", func(o *Options) { o.AllowedLateness = 0 }, true},
+		{"lateness negative", func(o *Options) { o.AllowedLateness = -time.Second }, false},
+		{"lateness not whole seconds", func(o *Options) { o.AllowedLateness = time.Hour + time.Millisecond }, false},
+		{"record min shifts 1", func(o *Options) { o.RecordMinShifts = 1 }, true},
+		{"record min shifts 0", func(o *Options) { o.RecordMinShifts = 0 }, false},
+		{"record ratio just above 1", func(o *Options) { o.RecordRatio = 1.0001 }, true},
+		{"record ratio 1", func(o *Options) { o.RecordRatio = 1 }, false},
+		{"record ratio NaN", func(o *Options) { o.RecordRatio = math.NaN() }, false},
+		{"suspect scrap share 0", func(o *Options) { o.SuspectScrapShare = 0 }, true},
+		{"suspect scrap share negative", func(o *Options) { o.SuspectScrapShare = -0.01 }, false},
+		{"suspect scrap share just under 1", func(o *Options) { o.SuspectScrapShare = 0.999 }, true},
+		{"suspect scrap share 1", func(o *Options) { o.SuspectScrapShare = 1 }, false},
+		{"pace min workers 2", func(o *Options) { o.PaceMinWorkers = 2 }, true},
+		{"pace min workers 1", func(o *Options) { o.PaceMinWorkers = 1 }, false},
+		{"pace-setter ratio just above 1", func(o *Options) { o.PaceSetterRatio = 1.0001 }, true},
+		{"pace-setter ratio 1", func(o *Options) { o.PaceSetterRatio = 1 }, false},
+		{"tolerance just above 0", func(o *Options) { o.CommonPaceTolerance = 0.0001 }, true},
+		{"tolerance 0", func(o *Options) { o.CommonPaceTolerance = 0 }, false},
+		{"tolerance just under 1", func(o *Options) { o.CommonPaceTolerance = 0.9999 }, true},
+		{"tolerance 1", func(o *Options) { o.CommonPaceTolerance = 1 }, false},
+		{"common share just above 0", func(o *Options) { o.CommonPaceShare = 0.0001 }, true},
+		{"common share 0", func(o *Options) { o.CommonPaceShare = 0 }, false},
+		{"common share 1", func(o *Options) { o.CommonPaceShare = 1 }, true},
+		{"common share above 1", func(o *Options) { o.CommonPaceShare = 1.0001 }, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			o := DefaultOptions()
+			tt.edit(&o)
+			err := o.Validate()
+			if tt.ok != (err == nil) {
+				t.Fatalf("Validate() = %v, want ok %v", err, tt.ok)
+			}
+			if err != nil && !errors.Is(err, ErrInvalidOptions) {
+				t.Fatalf("%v does not wrap ErrInvalidOptions", err)
+			}
+			if _, perr := NewPartition(o, 0); (perr == nil) != tt.ok {
+				t.Fatalf("NewPartition accepts %v, Validate %v", perr, err)
+			}
+		})
 	}
 }
