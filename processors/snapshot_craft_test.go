@@ -22,6 +22,7 @@ type snapDesc struct {
 	groups     []snapGroup
 	days       []snapDay
 	ids        []snapIDRun
+	idCount    int    // the count of ids written; 0: the ids' number
 	trailing   []byte // bytes after the state, before the checksum
 }
 
@@ -99,9 +100,11 @@ func (d snapDesc) bytes() []byte {
 			b = appendFloat(appendFloat(b, 64), 8)
 		}
 	}
-	n := 0
+	n := d.idCount
 	for _, r := range d.ids {
-		n += len(r.hashes)
+		if d.idCount == 0 {
+			n += len(r.hashes)
+		}
 	}
 	b = binary.AppendUvarint(b, uint64(n))
 	for i, r := range d.ids {
@@ -163,6 +166,12 @@ func TestSnapshotCrafted(t *testing.T) {
 		{"ids out of order", func(d *snapDesc) { d.ids[0].hashes = []uint64{2, 1} }, false},
 		{"an id twice in a run", func(d *snapDesc) { d.ids[0].hashes = []uint64{2, 2} }, false},
 		{"an empty run of ids", func(d *snapDesc) { d.ids = append(d.ids, snapIDRun{start: 5}) }, false},
+		// three ids said, four written, one hash at two starts: the map
+		// would hold three
+		{"a run longer than the ids left", func(d *snapDesc) {
+			d.ids = []snapIDRun{{start: -3600, hashes: []uint64{1}}, {start: 0, hashes: []uint64{1, 2, 3}}}
+			d.idCount = 3
+		}, false},
 		{"an id hash of zero", func(d *snapDesc) { d.ids[0].hashes = []uint64{0, 2} }, true},
 		{"trailing bytes", func(d *snapDesc) { d.trailing = []byte{0} }, false},
 		{"stream time at the range's end", func(d *snapDesc) {
@@ -285,4 +294,26 @@ func TestSnapshotGolden(t *testing.T) {
 	q := loaded(t, opts, 0, want)
 	process(t, q, evs[600:], 600, &after)
 	checkContinuation(t, &all, &before, &after)
+}
+
+// TestSnapshotCrewCode: the crew rate is written as a one-byte code when it
+// is the rate, as a divisor up to 2²⁰ when rate / k gives back its exact
+// bits, and as a float otherwise.
+func TestSnapshotCrewCode(t *testing.T) {
+	tests := []struct {
+		name       string
+		rate, crew float64
+		want       []byte
+	}{
+		{"the rate", 9, 9, []byte{1}},
+		{"a third", 9, 3, []byte{3}},
+		{"the largest divisor", 1 << 20, 1, binary.AppendUvarint(nil, 1<<20)},
+		{"beyond it", 1 << 21, 1, appendFloat([]byte{0}, 1)},
+		{"no divisor", 9, 4, appendFloat([]byte{0}, 4)},
+	}
+	for _, tt := range tests {
+		if got := appendCrew(nil, tt.rate, tt.crew); !bytes.Equal(got, tt.want) {
+			t.Errorf("%s: %x, want %x", tt.name, got, tt.want)
+		}
+	}
 }

@@ -227,6 +227,21 @@ func TestWindowEdgeCases(t *testing.T) {
 			t.Fatalf("Norm(201) %+v, want nothing", n)
 		}
 	})
+	// a cut past the span's end drops shifts both in the span and after it
+	t.Run("prune past the span", func(t *testing.T) {
+		w := NewWindow(span, 0.1)
+		w.Insert(10, 1, 1)
+		w.Norm(20) // span [−80, 20): the shift at 10
+		w.Insert(30, 2, 2)
+		w.Prune(40)
+		if w.Len() != 0 {
+			t.Fatalf("%d held after Prune(40)", w.Len())
+		}
+		w.Insert(50, 3, 3)
+		if n, _ := w.Norm(60); n.Count != 1 || n.Median != 3 {
+			t.Fatalf("Norm(60) %+v, want the shift at 50 alone", n)
+		}
+	})
 	// shifts with equal starts come out in the order they went in
 	t.Run("equal starts keep their order", func(t *testing.T) {
 		w := NewWindow(span, 0.1)
