@@ -54,6 +54,16 @@ type Config struct {
 	// pace-setters (pace-setters need at least 8 workers that day).
 	// Defaults 0.004, 0.002 and 0.005; their sum is at most 0.1.
 	RecordRate, SuspectRate, PaceRate float64
+	// NearMissRate is the chance that a group-day with enough history gets
+	// a near miss: a shift or a day planted just either side of one
+	// threshold of the rules (Truth.NearRecords, Truth.NearDays), the kinds
+	// in turn. At most 0.05; default 0.012.
+	NearMissRate float64
+	// MinShiftsEdgeRate is the chance that a group-day early in the run,
+	// on which a worker's shift finds exactly 19 or 20 shifts in its window,
+	// gets a would-be record in that shift: one short of the 20 shifts a
+	// record needs, or just enough. Default 0.3.
+	MinShiftsEdgeRate float64
 	// Stakhanov plants the canonical record: a.stakhanov, hewer at
 	// tsentralnaya-irmino, 102 t in the 6 h night shift of 1935-08-30 (or of
 	// the last day when the run does not include that date). Needs a coal
@@ -90,6 +100,8 @@ func DefaultConfig() Config {
 		RecordRate:        0.004,
 		SuspectRate:       0.002,
 		PaceRate:          0.005,
+		NearMissRate:      0.012,
+		MinShiftsEdgeRate: 0.3,
 		Stakhanov:         true,
 		MaxDisorder:       90 * time.Minute,
 	}
@@ -160,6 +172,8 @@ func (c Config) Validate() error {
 		{"record rate", c.RecordRate, 0.1},
 		{"suspect rate", c.SuspectRate, 0.1},
 		{"pace rate", c.PaceRate, 0.1},
+		{"near-miss rate", c.NearMissRate, 0.05},
+		{"min-shifts edge rate", c.MinShiftsEdgeRate, 1},
 	} {
 		if err := rate(r.name, r.v, r.max); err != nil {
 			return err

@@ -32,9 +32,11 @@ func Example() {
 	fmt.Println("messages:", t.Messages, "valid events:", t.Valid)
 	fmt.Println("duplicates:", kinds[simulator.KindDuplicate], "late:", kinds[simulator.KindLate], "malformed:", kinds[simulator.KindMalformed])
 	fmt.Println("records:", len(t.RecordShifts), "suspect records:", len(t.SuspectRecords), "pace-setters:", len(t.PaceSetters))
+	fmt.Println("near misses:", len(t.NearRecords), "shifts,", len(t.NearDays), "days")
 	// Output:
 	// a.stakhanov, hewer at tsentralnaya-irmino: 102 t in 6 h (17 per hour), crew of 3
-	// messages: 42612 valid events: 41996
-	// duplicates: 421 late: 104 malformed: 195
-	// records: 13 suspect records: 6 pace-setters: 48
+	// messages: 42598 valid events: 41979
+	// duplicates: 419 late: 105 malformed: 200
+	// records: 25 suspect records: 11 pace-setters: 83
+	// near misses: 25 shifts, 29 days
 }

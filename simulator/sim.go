@@ -30,14 +30,37 @@ const (
 	dupDelayMin, dupDelayMax         = 60, 1200 // seconds from a message to its re-send
 	lateDelayMin, lateDelaySpread    = 48 * 3600, 24 * 3600
 	lateDaysBeforeEnd                = 5 // late reports only of days at least this far before the end
-	windowDays                       = 28
-	minHistory                       = 20
-	paceMinWorkers                   = 8
-	paceSetterRatio                  = 1.5
-	commonTolerance, commonShare     = 0.10, 0.70
 	canonicalPhase                   = 4 // the canonical mine's 6 h shifts start at 04, 10, 16 and 22 UTC
 	borderlineEpsilon                = 1e-9
 	seedPlants, seedDays             = 1, 2
+
+	// The rules under their default options, which the truth is about.
+	windowDays                   = 28
+	minHistory                   = 20
+	recordRatio                  = 3.0
+	suspectScrapShare            = 0.05
+	paceMinWorkers               = 8
+	paceSetterRatio              = 1.5
+	commonTolerance, commonShare = 0.10, 0.70
+
+	// Near misses: where a planted value must land after rounding, as a
+	// ratio to the exact norm or to the day's median, or as a scrap share.
+	// The bands of nearBand, and:
+	nearScrapRatioMin, nearScrapRatioMax = 4.0, 6.0 // a scrap near miss is a record by its ratio
+	edgeRatioMin, edgeRatioMax           = 3.5, 5.0 // a would-be record beside record_min_shifts
+	commonEdgeWorkers                    = 10       // 7 of 10 is exactly the 70 % common_pace needs
+	commonInsideMin, commonInsideMax     = 1.08, 1.09
+	commonOutsideMin, commonOutsideMax   = 1.11, 1.12
+	commonLowMin, commonLowMax           = 0.75, 0.85
+	// A near miss keeps this relative distance from its threshold, so that
+	// no floating-point detail of an implementation can move it across.
+	nearMargin = 1e-9
+	nearTries  = 8 // draws before a planting that rounding keeps missing its band is dropped
+
+	// ringDays of a group's on-time shifts are kept: a shift's window
+	// reaches into the 28th day before its own.
+	ringDays = windowDays + 1
+	maxSlots = 4 // shifts of 6 h or 8 h: at most four slots a day
 )
 
 // Kind says what a message is.
@@ -112,8 +135,14 @@ type group struct {
 	base    float64
 	section string
 	workers []worker
-	// counts is a ring of the on-time shifts of the last windowDays days.
-	counts [windowDays]int32
+	// win holds the outputs of the group's on-time shifts of the last
+	// ringDays days, in units of the output's last decimal, in order of
+	// day and slot, and winSlots how many each day (its index modulo
+	// ringDays) has in each slot: a shift's window is a run of it (see
+	// norm). Ten million messages keep some 11,000 groups: 4 bytes a
+	// shift, not the 8 of a rate, hold them in 18 MB.
+	win      []int32
+	winSlots [ringDays][maxSlots]uint16
 	// mid is the JSON between event_id's value and worker_id's value.
 	mid []byte
 }
@@ -129,6 +158,7 @@ type plant struct {
 // shiftRec is one worker's shift of a group-day while it is generated.
 type shiftRec struct {
 	w         int
+	slot      int // the shift starts at the group's phase + slot × its hours
 	rate      float64
 	start     time.Time
 	output    float64
@@ -138,7 +168,9 @@ type shiftRec struct {
 	crewField bool
 	late, dup bool
 	malformed bool
-	star      bool // the shift a group-day's planting is about
+	star      bool   // the shift a group-day's planting is about
+	alert     string // the record alert the shift raises, "" for none
+	cause     Cause  // what lifts the worker's day rate, if it makes a pace-setter
 }
 
 // item is a message waiting in emit order: its place in the order and its
@@ -158,7 +190,26 @@ const (
 	plantRecord
 	plantSuspect
 	plantPace
+	plantEdge // a would-be record where the window holds 19 or 20 shifts
+
+	// near misses, drawn with equal chances
+	nearRatioBelow
+	nearRatioAbove
+	nearScrapBelow
+	nearScrapAbove
+	nearPaceBelow
+	nearPaceAbove
+	nearWorkers7
+	nearWorkers8
+	nearCommonBelow
+	nearCommonAbove
+	nearKinds = nearCommonAbove - nearRatioBelow + 1
 )
+
+// level says whether the planting holds the shop at one common level.
+func (k planting) level() bool {
+	return k == plantPace || k >= nearPaceBelow && k <= nearCommonAbove
+}
 
 // Sim generates the stream. It is not safe for concurrent use.
 type Sim struct {
@@ -178,6 +229,12 @@ type Sim struct {
 	ready, carry         []item
 	readyMsgs, carryMsgs []Message
 	pos                  int
+	// nearNext counts the near misses planted: the next near-miss day gets
+	// kind nearNext mod nearKinds, so that every kind comes in turn, and
+	// each pass through them takes the halves of their bands nearer to or
+	// farther from the threshold in turn. edgeNext does the same for
+	// would-be records whose window holds 19 and 20 shifts.
+	nearNext, edgeNext int
 
 	truth Truth
 
@@ -185,6 +242,8 @@ type Sim struct {
 	shifts []shiftRec
 	rates  []float64
 	sorted []float64
+	window []float64
+	perm   []int
 }
 
 // New validates cfg and sets up a run. Nothing is generated until Next.
@@ -268,6 +327,7 @@ func (s *Sim) buildPlants() {
 			}
 			g.base = spec.rate * factor
 			g.workers = make([]worker, cfg.WorkersPerGroup)
+			g.win = make([]int32, 0, ringDays*cfg.WorkersPerGroup) // a shift a worker a day
 			for w := range g.workers {
 				sur := surnames[r.intn(len(surnames))]
 				if in.feminine {
@@ -438,8 +498,10 @@ func (s *Sim) groupDay(d int, g *group) {
 	day := s.firstDay + shift.Day(d)
 	dayStart := day.Start()
 	canon := g == s.canonGroup && d == s.canonDay
+	g.dropDay(d - ringDays)
 
-	// who works today
+	// who works today, and in which slot
+	nSlots := 24 / int(g.hours)
 	sh := s.shifts[:0]
 	for w := range g.workers {
 		rest := cfg.RestEvery > 0 && (d+w)%cfg.RestEvery == 0
@@ -447,48 +509,80 @@ func (s *Sim) groupDay(d int, g *group) {
 		if (rest || absent) && !(canon && w == 0) {
 			continue
 		}
-		sh = append(sh, shiftRec{w: w})
+		week := d / 6
+		if cfg.RestEvery > 0 {
+			week = (d + w) / cfg.RestEvery
+		}
+		sh = append(sh, shiftRec{w: w, slot: (w + week) % nSlots})
 	}
 	defer func() { s.shifts = sh[:0] }()
 
 	// what the day is given
 	hist := 0
 	for k := 1; k < windowDays && k <= d; k++ {
-		hist += int(g.counts[(d-k)%windowDays])
+		hist += g.dayCount(d - k)
 	}
 	eligible := hist >= minHistory && len(sh) > 0
-	kind := plantNone
+	edges := s.edgeCandidates(g, d, sh, minHistory-1+s.edgeNext%2)
+	kind, star := plantNone, -1
 	u := r.float()
 	switch {
 	case canon:
 		if eligible {
 			kind = plantRecord
 		}
+	case len(edges) > 0 && r.chance(cfg.MinShiftsEdgeRate):
+		kind, star = plantEdge, edges[r.intn(len(edges))]
 	case !eligible:
 	case u < cfg.RecordRate:
 		kind = plantRecord
 	case u < cfg.RecordRate+cfg.SuspectRate:
 		kind = plantSuspect
-	case u < cfg.RecordRate+cfg.SuspectRate+cfg.PaceRate && len(sh) >= paceMinWorkers:
-		kind = plantPace
+	case u < cfg.RecordRate+cfg.SuspectRate+cfg.PaceRate:
+		if len(sh) >= paceMinWorkers {
+			kind = plantPace
+		}
+	case u < cfg.RecordRate+cfg.SuspectRate+cfg.PaceRate+cfg.NearMissRate:
+		kind = nearRatioBelow + planting(s.nearNext%int(nearKinds))
+	}
+	closer := s.nearNext/int(nearKinds)%2 == 0
+	// what the near miss needs of the day
+	switch kind {
+	case nearScrapBelow, nearScrapAbove:
+		if !g.spec.scrap {
+			kind = plantNone
+		}
+	case nearPaceBelow, nearPaceAbove:
+		if len(sh) < paceMinWorkers {
+			kind = plantNone
+		}
+	case nearWorkers7, nearWorkers8, nearCommonBelow, nearCommonAbove:
+		n := commonEdgeWorkers
+		switch kind {
+		case nearWorkers7:
+			n = paceMinWorkers - 1
+		case nearWorkers8:
+			n = paceMinWorkers
+		}
+		if len(sh) < n {
+			kind = plantNone
+			break
+		}
+		for len(sh) > n { // the others are away that day
+			i := r.intn(len(sh))
+			sh = slices.Delete(sh, i, i+1)
+		}
 	}
 
 	// rates, start times, outputs
 	dec := g.spec.decimals
-	nSlots := 24 / int(g.hours)
 	for i := range sh {
 		rec := &sh[i]
-		w := rec.w
-		week := d / 6
-		if cfg.RestEvery > 0 {
-			week = (d + w) / cfg.RestEvery
-		}
-		slot := g.phase + int(g.hours)*((w+week)%nSlots)
-		rec.start = dayStart.Add(time.Duration(slot) * time.Hour)
-		if kind == plantPace {
+		rec.start = dayStart.Add(time.Duration(g.phase+int(g.hours)*rec.slot) * time.Hour)
+		if kind.level() {
 			rec.rate = g.base * r.uniform(paceLevelMin, paceLevelMax)
 		} else {
-			rec.rate = g.base * g.workers[w].skill * r.uniform(noiseMin, noiseMax)
+			rec.rate = g.base * g.workers[rec.w].skill * r.uniform(noiseMin, noiseMax)
 		}
 		rec.output = round(rec.rate*g.hours, dec)
 		rec.crew = g.spec.crew
@@ -498,6 +592,8 @@ func (s *Sim) groupDay(d int, g *group) {
 			rec.scrap = round(rec.output*r.uniform(0, normalScrapMax), dec)
 		}
 	}
+	var near NearRecord
+	planted := false // near is a near miss that landed in its band
 	switch kind {
 	case plantRecord, plantSuspect:
 		i := 0 // the canonical worker is worker 0, always at work that day
@@ -506,7 +602,12 @@ func (s *Sim) groupDay(d int, g *group) {
 		}
 		rec := &sh[i]
 		rec.star = true
+		rec.alert, rec.cause = AlertRecordShift, CauseRecord
+		if kind == plantSuspect {
+			rec.alert, rec.cause = AlertSuspectRecord, CauseSuspect
+		}
 		if canon {
+			rec.slot = (stakhanovHour - g.phase) / int(g.hours)
 			rec.start = dayStart.Add(stakhanovHour * time.Hour)
 			rec.output = stakhanovOutput
 			rec.crew, rec.crewField = stakhanovCrew, true
@@ -525,33 +626,21 @@ func (s *Sim) groupDay(d int, g *group) {
 			rec.scrap = round(rec.output*r.uniform(0, recordScrapMax), dec)
 		}
 	case plantPace:
-		k := 1 + r.intn(2)
-		for k > 0 {
-			i := r.intn(len(sh))
-			if !sh[i].star {
-				sh[i].star = true
-				k--
-			}
+		s.plantStars(&r, g, sh, 1+r.intn(2), paceFactorMin, paceFactorMax)
+	case plantEdge, nearRatioBelow, nearRatioAbove, nearScrapBelow, nearScrapAbove:
+		if star < 0 {
+			star = r.intn(len(sh))
 		}
-		// the day's median with the pace-setters above everyone else
-		rs := s.rates[:0]
-		for i := range sh {
-			if sh[i].star {
-				rs = append(rs, math.Inf(1))
-			} else {
-				rs = append(rs, sh[i].output/g.hours)
-			}
-		}
-		s.rates = rs
-		med := median(rs)
-		for i := range sh {
-			if rec := &sh[i]; rec.star {
-				rec.output = round(r.uniform(paceFactorMin, paceFactorMax)*med*g.hours, dec)
-				if rec.hasScrap {
-					rec.scrap = round(rec.output*r.uniform(0, normalScrapMax), dec)
-				}
-			}
-		}
+		near, planted = s.plantNearRecord(&r, g, d, sh, star, kind, closer)
+	case nearPaceBelow, nearPaceAbove:
+		lo, hi := nearBand(kind, closer)
+		s.plantStars(&r, g, sh, 1, lo, hi)
+	case nearWorkers7, nearWorkers8:
+		s.plantStars(&r, g, sh, 1, paceFactorMin, paceFactorMax)
+	case nearCommonBelow:
+		s.plantCommonEdge(&r, g, sh, 6)
+	case nearCommonAbove:
+		s.plantCommonEdge(&r, g, sh, 7)
 	}
 
 	// late, duplicate and malformed messages
@@ -592,26 +681,37 @@ func (s *Sim) groupDay(d int, g *group) {
 			mk := rec.start.Unix() + int64(r.intn(maxJitter+1))
 			s.push(mk, Message{Key: p.key, Value: value, Kind: KindMalformed, EventID: mid, Reason: reason, Defect: defect})
 		}
-		if rec.star && !cfg.DiscardTruth {
-			switch {
-			case kind == plantRecord:
+		switch rec.alert {
+		case AlertRecordShift:
+			s.truth.RecordCount++
+			if !cfg.DiscardTruth {
 				s.truth.RecordShifts = append(s.truth.RecordShifts, id)
-				if canon {
-					s.truth.Stakhanov = id
-				}
-			case kind == plantSuspect:
+			}
+		case AlertSuspectRecord:
+			s.truth.SuspectCount++
+			if !cfg.DiscardTruth {
 				s.truth.SuspectRecords = append(s.truth.SuspectRecords, id)
 			}
 		}
-	}
-	switch kind {
-	case plantRecord:
-		s.truth.RecordCount++
-	case plantSuspect:
-		s.truth.SuspectCount++
+		if canon && rec.star && !cfg.DiscardTruth {
+			s.truth.Stakhanov = id
+		}
+		if planted && rec.star {
+			if kind == plantEdge {
+				s.edgeNext++
+			} else {
+				s.nearNext++
+			}
+			s.truth.NearRecordCount++
+			if !cfg.DiscardTruth {
+				near.EventID, near.WorkerID = id, wk.id
+				s.truth.NearRecords = append(s.truth.NearRecords, near)
+			}
+		}
 	}
 
 	// the day's truths, over its on-time shifts
+	g.addDay(d, sh)
 	rs := s.rates[:0]
 	for i := range sh {
 		if !sh[i].late {
@@ -619,41 +719,42 @@ func (s *Sim) groupDay(d int, g *group) {
 		}
 	}
 	s.rates = rs
-	g.counts[d%windowDays] = int32(len(rs))
-	if len(rs) < paceMinWorkers {
+	if len(rs) == 0 {
+		return
+	}
+	v := s.judgeDay(rs)
+	if nd, ok := s.nearDay(g, day, sh, kind, closer, v); ok {
+		s.nearNext++
+		s.truth.NearDayCount++
+		if !cfg.DiscardTruth {
+			s.truth.NearDays = append(s.truth.NearDays, nd)
+		}
+	}
+	if !v.judged {
 		return
 	}
 	s.truth.JudgedDays++
 	gd := GroupDay{Group: g.key, Day: day}
-	common, borderline := s.commonPace(rs)
-	if common {
+	if v.common {
 		s.truth.CommonPaceCount++
 	}
 	if !cfg.DiscardTruth {
-		if common {
+		if v.common {
 			s.truth.CommonPaceDays = append(s.truth.CommonPaceDays, gd)
 		}
-		if borderline {
+		if v.borderline {
 			s.truth.Borderline = append(s.truth.Borderline, gd)
 		}
 	}
-	if kind != plantNone {
-		cause := CausePace
-		switch kind {
-		case plantRecord:
-			cause = CauseRecord
-		case plantSuspect:
-			cause = CauseSuspect
+	for i := range sh {
+		if sh[i].late || !(sh[i].output/g.hours >= paceSetterRatio*v.median) {
+			continue
 		}
-		for i := range sh {
-			if sh[i].star {
-				s.truth.PaceSetterCount++
-				if !cfg.DiscardTruth {
-					s.truth.PaceSetters = append(s.truth.PaceSetters, PaceSetter{
-						Group: g.key, WorkerID: g.workers[sh[i].w].id, Day: day, Cause: cause,
-					})
-				}
-			}
+		s.truth.PaceSetterCount++
+		if !cfg.DiscardTruth {
+			s.truth.PaceSetters = append(s.truth.PaceSetters, PaceSetter{
+				Group: g.key, WorkerID: g.workers[sh[i].w].id, Day: day, Cause: sh[i].cause,
+			})
 		}
 	}
 }
@@ -696,11 +797,15 @@ func round(x float64, dec int) float64 {
 	return math.Round(x*p) / p
 }
 
-// median of xs (mean of the middle two for an even count); xs is left
-// unchanged.
+// median of xs (mean of the middle two for an even count), as the pipeline
+// takes it; xs is left unchanged.
 func median(xs []float64) float64 {
 	s := slices.Clone(xs)
 	slices.Sort(s)
+	return medianSorted(s)
+}
+
+func medianSorted(s []float64) float64 {
 	n := len(s)
 	if n%2 == 1 {
 		return s[n/2]
@@ -708,33 +813,44 @@ func median(xs []float64) float64 {
 	return (s[n/2-1] + s[n/2]) / 2
 }
 
-// commonPace applies the common-pace rule to a day's worker rates (at least
-// paceMinWorkers of them), with the median the mean of the middle two for an
-// even count. borderline reports whether the verdict changes when the median
-// or the tolerance moves by a relative 1e-9: a day that floating-point
-// details of an implementation may judge either way.
-func (s *Sim) commonPace(rates []float64) (common, borderline bool) {
+// dayVerdict is the pace rule applied to a day's worker rates.
+type dayVerdict struct {
+	judged     bool    // at least paceMinWorkers
+	median     float64 // the mean of the middle two for an even count
+	within     int     // workers within ±commonTolerance of the median
+	common     bool
+	borderline bool // the verdict changes when the median or the tolerance moves by a relative 1e-9
+}
+
+// judgeDay applies the pace rule to a day's worker rates (at least one).
+// borderline marks a day that floating-point details of an implementation
+// may judge either way.
+func (s *Sim) judgeDay(rates []float64) dayVerdict {
 	xs := append(s.sorted[:0], rates...)
 	s.sorted = xs
 	slices.Sort(xs)
 	n := len(xs)
-	judge := func(m, tol float64) bool {
+	count := func(m, tol float64) int {
 		k := 0
 		for _, x := range xs {
 			if math.Abs(x-m) <= tol*m {
 				k++
 			}
 		}
-		return float64(k)/float64(n) >= commonShare
+		return k
 	}
-	mid := (xs[(n-1)/2] + xs[n/2]) / 2
-	common = judge(mid, commonTolerance)
+	judge := func(m, tol float64) bool { return float64(count(m, tol))/float64(n) >= commonShare }
+	v := dayVerdict{judged: n >= paceMinWorkers, median: medianSorted(xs)}
+	v.within = count(v.median, commonTolerance)
+	v.common = judge(v.median, commonTolerance)
 	const lo, hi = 1 - borderlineEpsilon, 1 + borderlineEpsilon
-	for _, v := range []bool{
-		judge(mid*lo, commonTolerance), judge(mid*hi, commonTolerance),
-		judge(mid, commonTolerance*lo), judge(mid, commonTolerance*hi),
+	for _, c := range []bool{
+		judge(v.median*lo, commonTolerance), judge(v.median*hi, commonTolerance),
+		judge(v.median, commonTolerance*lo), judge(v.median, commonTolerance*hi),
 	} {
-		borderline = borderline || v != common
+		v.borderline = v.borderline || c != v.common
 	}
-	return common, borderline
+	v.common = v.common && v.judged
+	v.borderline = v.borderline && v.judged
+	return v
 }

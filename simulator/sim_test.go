@@ -212,7 +212,8 @@ func TestKindsAndCounts(t *testing.T) {
 	}
 	if int64(len(truth.Duplicates)) != truth.DuplicateCount || int64(len(truth.Late)) != truth.LateCount ||
 		len(truth.PaceSetters) != truth.PaceSetterCount || len(truth.CommonPaceDays) != truth.CommonPaceCount ||
-		len(truth.RecordShifts) != truth.RecordCount || len(truth.SuspectRecords) != truth.SuspectCount {
+		len(truth.RecordShifts) != truth.RecordCount || len(truth.SuspectRecords) != truth.SuspectCount ||
+		len(truth.NearRecords) != truth.NearRecordCount || len(truth.NearDays) != truth.NearDayCount {
 		t.Fatal("list lengths and counts disagree")
 	}
 	n := float64(truth.Valid)
@@ -228,9 +229,10 @@ func TestKindsAndCounts(t *testing.T) {
 			t.Errorf("%v: share %.4f of valid events, want [%v, %v]", c.kind, share, c.min, c.max)
 		}
 	}
-	t.Logf("messages %d: valid %d (on time %d, late %d), duplicates %d, malformed %d; records %d, suspects %d, pace-setters %d, common-pace days %d of %d judged (%d borderline)",
+	t.Logf("messages %d: valid %d (on time %d, late %d), duplicates %d, malformed %d; records %d, suspects %d, pace-setters %d, common-pace days %d of %d judged (%d borderline); near misses: %d shifts, %d days",
 		truth.Messages, truth.Valid, truth.OnTime, truth.LateCount, truth.DuplicateCount, truth.MalformedCount,
-		truth.RecordCount, truth.SuspectCount, truth.PaceSetterCount, truth.CommonPaceCount, truth.JudgedDays, len(truth.Borderline))
+		truth.RecordCount, truth.SuspectCount, truth.PaceSetterCount, truth.CommonPaceCount, truth.JudgedDays, len(truth.Borderline),
+		truth.NearRecordCount, truth.NearDayCount)
 }
 
 func TestDefaultConfig(t *testing.T) {
@@ -312,6 +314,8 @@ func TestValidate(t *testing.T) {
 		{"negative rate", func(c *Config) { c.DuplicateRate = -0.1 }},
 		{"NaN rate", func(c *Config) { c.LateRate = math.NaN() }},
 		{"too many planted", func(c *Config) { c.RecordRate, c.SuspectRate, c.PaceRate = 0.05, 0.05, 0.05 }},
+		{"too many near misses", func(c *Config) { c.NearMissRate = 0.06 }},
+		{"edge rate above 1", func(c *Config) { c.MinShiftsEdgeRate = 1.5 }},
 		{"disorder too large", func(c *Config) { c.MaxDisorder = 4 * time.Hour }},
 		{"disorder not whole seconds", func(c *Config) { c.MaxDisorder = 1500 * time.Millisecond }},
 	} {
@@ -390,6 +394,18 @@ func TestModelBounds(t *testing.T) {
 		{"pace shop holds ±10 %", paceLevelMax*up/(paceLevelMin*down) < 1+commonTolerance && paceLevelMin*down/(paceLevelMax*up) > 1-commonTolerance},
 		{"pace shop within ordinary range", paceLevelMin >= ordMin && paceLevelMax <= ordMax},
 		{"normal scrap not suspect", normalScrapMax*up < 0.05 && recordScrapMax*up < 0.05 && suspectScrapMin*down > 0.05},
+		// near misses: each band on its side of the threshold, so that a
+		// draw in it can land there after rounding; and nothing else of a
+		// near-miss day comes near a record
+		{"near ratio bands", nearBandsAround(recordRatio, nearRatioBelow, nearRatioAbove)},
+		{"near pace bands", nearBandsAround(paceSetterRatio, nearPaceBelow, nearPaceAbove)},
+		{"near scrap bands", scrapBandsAround(suspectScrapShare)},
+		{"scrap near misses are records", nearScrapRatioMin*down > recordRatio*1.05 && edgeRatioMin*down > recordRatio*1.05},
+		{"near pace-setter below record", 1.6*paceLevelMax*up*up/(ordMin*down) < recordRatio},
+		{"common edge: level within ±10 %", paceLevelMax*up/(paceLevelMin*down) < 1+commonTolerance},
+		{"common edge: inside, outside, low", commonInsideMax*up < 1+commonTolerance && commonOutsideMin*down > 1+commonTolerance &&
+			commonLowMax*up < 1-commonTolerance && commonOutsideMax*up < paceSetterRatio},
+		{"common edge: 7 of 10 is the share", float64(7)/commonEdgeWorkers >= commonShare && float64(6)/commonEdgeWorkers < commonShare},
 	}
 	for _, c := range checks {
 		if !c.ok {
@@ -404,6 +420,25 @@ func TestModelBounds(t *testing.T) {
 			}
 		}
 	}
+}
+
+// nearBandsAround: below's band (both halves) lies below threshold and
+// above's from it, each wider than a rounding step.
+func nearBandsAround(threshold float64, below, above planting) bool {
+	bl, _ := nearBand(below, false)
+	_, bh := nearBand(below, true)
+	al, _ := nearBand(above, true)
+	_, ah := nearBand(above, false)
+	return bl < bh && bh < threshold && threshold <= al && al < ah &&
+		(bh-bl)/bh > 4*maxRoundingError && (ah-al)/al > 4*maxRoundingError
+}
+
+func scrapBandsAround(threshold float64) bool {
+	bl, _ := scrapBand(nearScrapBelow, false)
+	_, bh := scrapBand(nearScrapBelow, true)
+	al, _ := scrapBand(nearScrapAbove, true)
+	_, ah := scrapBand(nearScrapAbove, false)
+	return bl < bh && bh <= threshold && threshold < al && al < ah
 }
 
 func TestConfigForEvents(t *testing.T) {
@@ -431,8 +466,12 @@ func TestConfigForEvents(t *testing.T) {
 			if d := math.Abs(float64(got)-float64(n)) / float64(n); d > 0.10 {
 				t.Errorf("ConfigForEvents(%d) (%d plants, %d days) gave %d messages", n, cfg.Plants, cfg.Days, got)
 			}
-			if s.Truth().Messages != int64(got) || s.Truth().CommonPaceDays != nil {
+			if tr := s.Truth(); tr.Messages != int64(got) || tr.CommonPaceDays != nil || tr.NearRecords != nil || tr.NearDays != nil {
 				t.Error("truth counts with DiscardTruth")
+			}
+			// near misses at scale too, every kind in turn
+			if tr := s.Truth(); tr.NearRecordCount < 10 || tr.NearDayCount < 10 {
+				t.Errorf("%d near-miss shifts, %d days", tr.NearRecordCount, tr.NearDayCount)
 			}
 			t.Logf("n=%d: %d plants, %d days: %d messages in %v (%.0f/s)", n, cfg.Plants, cfg.Days, got, el, float64(got)/el.Seconds())
 		})

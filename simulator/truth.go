@@ -14,6 +14,29 @@ const (
 	// suspect record) shift makes the day rate a pace-setter's too.
 	CauseRecord  Cause = "record"
 	CauseSuspect Cause = "suspect"
+	// CauseNearMiss: the worker's shift planted just short of a record (a
+	// NearRecord without an alert) makes the day rate a pace-setter's.
+	CauseNearMiss Cause = "near-miss"
+)
+
+// Threshold names the rule option a near miss lies beside: its key in the
+// `rules` section of the configuration (docs/contract.md).
+type Threshold string
+
+// The thresholds near misses are planted beside.
+const (
+	ThresholdRecordRatio     Threshold = "record_ratio"
+	ThresholdRecordMinShifts Threshold = "record_min_shifts"
+	ThresholdSuspectScrap    Threshold = "suspect_scrap_share"
+	ThresholdPaceSetterRatio Threshold = "pace_setter_ratio"
+	ThresholdPaceMinWorkers  Threshold = "pace_min_workers"
+	ThresholdCommonPaceShare Threshold = "common_pace_share"
+)
+
+// Alert types, as the contract names them, for the truth's verdicts.
+const (
+	AlertRecordShift   = "record_shift"
+	AlertSuspectRecord = "suspect_record"
 )
 
 // GroupDay is one peer group's UTC day.
@@ -28,6 +51,50 @@ type PaceSetter struct {
 	WorkerID string
 	Day      shift.Day
 	Cause    Cause
+}
+
+// NearRecord is a shift planted just either side of a threshold of the
+// record rule, with the quantities the rule compares exactly as the
+// pipeline computes them: float64 values a test may compare with ==.
+type NearRecord struct {
+	Threshold Threshold
+	EventID   string
+	Group     shift.GroupKey
+	WorkerID  string
+	Day       shift.Day
+	// Alert is the alert the shift raises: AlertRecordShift,
+	// AlertSuspectRecord, or "" for none.
+	Alert string
+	// Rate is output / shift_hours; Norm the median rate of the group's
+	// on-time shifts starting in [shift_start − 28 d, shift_start) (the
+	// mean of the middle two for an even count), Count how many they are,
+	// and Ratio = Rate / Norm.
+	Rate, Norm float64
+	Count      int
+	Ratio      float64
+	ScrapShare float64 // scrap / output
+}
+
+// NearDay is a group-day planted just either side of a threshold of the
+// pace rule, with what the rule computes from its workers' day rates.
+type NearDay struct {
+	Threshold Threshold
+	Group     shift.GroupKey
+	Day       shift.Day
+	Workers   int  // on-time workers that day
+	Judged    bool // Workers ≥ 8: the day raises its pace alerts
+	// Median is the median worker day rate, Bulk the share of workers
+	// within ±10 % of it.
+	Median, Bulk float64
+	// WorkerID is the worker planted beside the pace-setter mark
+	// (ThresholdPaceSetterRatio) or far above it (ThresholdPaceMinWorkers);
+	// "" on ThresholdCommonPaceShare days. Ratio is that worker's day rate
+	// over Median.
+	WorkerID string
+	Ratio    float64
+	// PaceSetter says whether WorkerID raises a pace_setter alert, Common
+	// whether the day raises common_pace.
+	PaceSetter, Common bool
 }
 
 // MalformedMessage is one malformed message of the stream.
@@ -59,19 +126,48 @@ type Truth struct {
 	// RecordShifts are exactly the on-time shifts whose rate is at least 3×
 	// the median rate of their group's ≥ 20 shifts in the trailing 28 days
 	// and whose scrap share is at most 0.05: record_shift alerts, one
-	// each. Stakhanov is among them.
+	// each. Stakhanov is among them, and so are the NearRecords whose
+	// Alert is AlertRecordShift.
 	RecordShifts []string
 	// SuspectRecords are exactly the on-time shifts that pass the same
-	// ratio test with a scrap share above 0.05 (it is about 10–40 %):
-	// suspect_record alerts. No other shift reaches 3× (see doc.go).
+	// ratio test with a scrap share above 0.05 (about 10–40 %, or just
+	// above 5 % for a NearRecord): suspect_record alerts. No other shift
+	// reaches 3× (see doc.go).
 	SuspectRecords []string
+
+	// NearRecords are the shifts planted just either side of a threshold
+	// of the record rule, those that raise no alert included:
+	//   - record_ratio: 2.8–2.99× the norm (no alert) and 3.0–3.2× (a
+	//     record), with ≥ 20 shifts in the window and scrap ≤ 1 %;
+	//   - suspect_scrap_share: 4–6× the norm with 4.9–5.0 % scrap (a
+	//     record) or 5.01–5.2 % (a suspect record);
+	//   - record_min_shifts: 3.5–5× the norm early in the run, where the
+	//     window holds exactly 19 shifts (no alert) or 20 (a record).
+	// Each value is checked after the output and scrap are rounded; a
+	// planting that misses its band is dropped, never listed.
+	NearRecords []NearRecord
+	// NearDays are the group-days planted just either side of a threshold
+	// of the pace rule. The shop holds one level within ±4 % of the base
+	// rate but for the planted workers:
+	//   - pace_setter_ratio: one worker at 1.4–1.49× the day's median (no
+	//     alert) or 1.5–1.6× (a pace-setter);
+	//   - pace_min_workers: exactly 7 workers on time (not judged: no day
+	//     alert at all) or exactly 8 (judged), one of them at 1.8–2.3× the
+	//     median;
+	//   - common_pace_share: exactly 10 workers, 6 (no common_pace) or 7
+	//     (common_pace: the share is exactly 0.7) of them within ±10 % of
+	//     the median, one of those at 1.08–1.09×; of the rest one at
+	//     1.11–1.12× and the others at 0.75–0.85×.
+	// Checked like NearRecords, and never Borderline.
+	NearDays []NearDay
 
 	// PaceSetters are exactly the workers whose day rate (total output
 	// over total hours of their on-time shifts of a group's UTC day) is at
 	// least 1.5× the median worker rate of a day with at least 8 workers:
-	// pace_setter alerts. Cause says whether they were planted as such or
-	// follow from a record or suspect record. Ordinary workers stay below
-	// 1.48× the median and planted ones at least 1.79×.
+	// pace_setter alerts, computed from the day's rates. Cause says what
+	// was planted that lifts them. Ordinary workers stay below 1.48× the
+	// median (see doc.go), planted pace-setters reach at least 1.79× but
+	// for the NearDays' 1.5–1.6×.
 	PaceSetters []PaceSetter
 	// CommonPaceDays are exactly the group-days with at least 8 workers at
 	// which at least 70 % of the worker day rates lie within ±10 % of the
@@ -110,8 +206,10 @@ type Truth struct {
 	LateCount       int64 // KindLate messages
 	DuplicateCount  int64 // KindDuplicate messages
 	MalformedCount  int64 // KindMalformed messages
-	RecordCount     int   // planted records, Stakhanov's included
-	SuspectCount    int   // planted suspect records
+	RecordCount     int   // len(RecordShifts)
+	SuspectCount    int   // len(SuspectRecords)
+	NearRecordCount int   // len(NearRecords)
+	NearDayCount    int   // len(NearDays)
 	PaceSetterCount int   // len(PaceSetters)
 	CommonPaceCount int   // len(CommonPaceDays)
 	JudgedDays      int   // group-days with at least 8 workers on time
