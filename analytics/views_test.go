@@ -98,6 +98,11 @@ func simulate(t *testing.T) *simRun {
 	return run
 }
 
+// contractLateness is the contract's allowed lateness (docs/contract.md),
+// written out rather than read from processors.DefaultOptions: a default
+// that drifts from the contract must fail the views' tests.
+const contractLateness = 6 * time.Hour
+
 // groupDay keys a group's day.
 func groupDay(plant, role, unit string, day shift.Day) string {
 	return fmt.Sprintf("%s|%s|%s|%s", plant, role, unit, day)
@@ -257,6 +262,94 @@ func TestViews(t *testing.T) {
 			}
 			if mx, mean := num(r["max_ratio"]), num(r["mean_ratio"]); !(mean >= 1.5 && mean <= mx) {
 				t.Errorf("%s: mean ratio %v, max %v", k, mean, mx)
+			}
+		}
+	})
+
+	// The near misses the simulator planted beside each threshold: the
+	// stored numbers are the truth's to the last bit, and each raised
+	// exactly its alerts. A threshold that drifts from the contract's turns
+	// one of them around; a window of another length changes the norms.
+	t.Run("near_misses", func(t *testing.T) {
+		if len(tr.NearRecords) == 0 || len(tr.NearDays) == 0 {
+			t.Fatal("the simulation planted no near misses")
+		}
+		for _, n := range tr.NearRecords {
+			sh := row(t, s, `SELECT rate, norm_rate, norm_count, ratio, scrap_share, late FROM shifts WHERE event_id = ?`, n.EventID)
+			if sh["late"] != false || num(sh["rate"]) != n.Rate || num(sh["norm_rate"]) != n.Norm ||
+				num(sh["norm_count"]) != float64(n.Count) || num(sh["ratio"]) != n.Ratio || num(sh["scrap_share"]) != n.ScrapShare {
+				t.Errorf("%s near miss %s stored as %v; truth %+v", n.Threshold, n.EventID, sh, n)
+			}
+			recs := rowsOf(t, s, `SELECT type, norm_rate, norm_count, ratio, scrap_share FROM records WHERE event_id = ?`, n.EventID)
+			switch {
+			case n.Alert == "" && len(recs) == 0:
+			case n.Alert == "" || len(recs) != 1 || recs[0]["type"] != n.Alert:
+				t.Errorf("%s near miss %s (ratio %v over %d shifts, scrap share %v): records %v, truth %q",
+					n.Threshold, n.EventID, n.Ratio, n.Count, n.ScrapShare, recs, n.Alert)
+			case num(recs[0]["norm_rate"]) != n.Norm || num(recs[0]["ratio"]) != n.Ratio || num(recs[0]["norm_count"]) != float64(n.Count):
+				t.Errorf("%s near miss %s in records: %v; truth %+v", n.Threshold, n.EventID, recs[0], n)
+			}
+		}
+		for _, n := range tr.NearDays {
+			if n.Day.End().Add(contractLateness).After(run.end) {
+				continue // never closed
+			}
+			pace, common := false, false
+			for _, a := range rowsOf(t, s, `SELECT * FROM alerts WHERE plant_id = ? AND role = ? AND unit = ? AND day = ?::DATE
+				AND type IN ('pace_setter', 'common_pace')`, n.Group.PlantID, n.Group.Role, n.Group.Unit, n.Day.String()) {
+				if num(a["norm_rate"]) != n.Median || num(a["group_size"]) != float64(n.Workers) || num(a["bulk_share"]) != n.Bulk {
+					t.Errorf("%s near miss %v %s: %v; truth %+v", n.Threshold, n.Group, n.Day, a, n)
+				}
+				switch {
+				case a["type"] == "common_pace":
+					common = true
+				case a["worker_id"] == n.WorkerID:
+					pace = true
+					if num(a["ratio"]) != n.Ratio {
+						t.Errorf("%s near miss %v %s: ratio %v, truth %v", n.Threshold, n.Group, n.Day, a["ratio"], n.Ratio)
+					}
+				}
+			}
+			if pace != n.PaceSetter || common != n.Common {
+				t.Errorf("%s near miss %v %s (%d workers, %s at %v× the median, %v at the common level): pace_setter %v, common_pace %v; truth %v, %v",
+					n.Threshold, n.Group, n.Day, n.Workers, n.WorkerID, n.Ratio, n.Bulk, pace, common, n.PaceSetter, n.Common)
+			}
+		}
+	})
+
+	// Day alerts: the common-pace days are the truth's (but where it says
+	// an implementation may differ), and every day alert was detected as
+	// its day closed under the contract's allowed lateness.
+	t.Run("day_alerts", func(t *testing.T) {
+		border := map[string]bool{}
+		for _, g := range tr.Borderline {
+			border[groupDay(g.Group.PlantID, g.Group.Role, g.Group.Unit, g.Day)] = true
+		}
+		want := map[string]bool{}
+		for _, g := range tr.CommonPaceDays {
+			if k := groupDay(g.Group.PlantID, g.Group.Role, g.Group.Unit, g.Day); !border[k] &&
+				!g.Day.End().Add(contractLateness).After(run.end) {
+				want[k] = true
+			}
+		}
+		got := map[string]bool{}
+		for _, a := range rowsOf(t, s, `SELECT * FROM alerts WHERE type IN ('pace_setter', 'common_pace')`) {
+			day := a["day"].(time.Time)
+			if at := a["detected_at"].(time.Time); !at.Equal(day.Add(24*time.Hour + contractLateness)) {
+				t.Errorf("%s of %s detected at %v", a["type"], day.Format(time.DateOnly), at.UTC())
+			}
+			if k := groupDay(a["plant_id"].(string), a["role"].(string), a["unit"].(string), dayOf(day)); a["type"] == "common_pace" && !border[k] {
+				got[k] = true
+			}
+		}
+		for k := range want {
+			if !got[k] {
+				t.Errorf("common-pace day %s of the truth has no alert", k)
+			}
+		}
+		for k := range got {
+			if !want[k] {
+				t.Errorf("common_pace for %s, not in the truth", k)
 			}
 		}
 	})

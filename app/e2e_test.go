@@ -20,6 +20,7 @@ import (
 	"github.com/stakhanov/stakhanov/analytics"
 	"github.com/stakhanov/stakhanov/ingest"
 	"github.com/stakhanov/stakhanov/processors"
+	"github.com/stakhanov/stakhanov/shift"
 	"github.com/stakhanov/stakhanov/simulator"
 )
 
@@ -116,10 +117,147 @@ func TestDemo(t *testing.T) {
 	if missing > 0 {
 		t.Fatalf("%d common-pace days of the truth missing", missing)
 	}
+	checkAlerts(t, db, tr, end)
+	checkNearMisses(t, db, tr, end)
 	// the file is left closed, and a second demo replaces it
 	store.Close()
 	if _, err := Demo(context.Background(), o); err != nil {
 		t.Fatalf("a second demo over the first's file: %v", err)
+	}
+}
+
+// contractLateness is the contract's allowed lateness (docs/contract.md),
+// written out rather than read from processors.DefaultOptions: a default
+// that drifts from the contract must fail here.
+const contractLateness = 6 * time.Hour
+
+// closedBy says whether a day had closed when the stream ended at end.
+func closedBy(d shift.Day, end time.Time) bool { return !d.End().Add(contractLateness).After(end) }
+
+// checkAlerts: the suspect records and pace-setters stored are exactly the
+// truth's (the days still open at the end aside), and every alert was
+// detected when the contract says: a shift alert at the shift's end, a day
+// alert at the day's end plus the allowed lateness.
+func checkAlerts(t *testing.T, db *sql.DB, tr *simulator.Truth, end time.Time) {
+	t.Helper()
+	got := column(t, db, `SELECT event_id FROM alerts WHERE type = 'suspect_record' ORDER BY 1`)
+	if want := slices.Sorted(slices.Values(tr.SuspectRecords)); !slices.Equal(got, want) {
+		t.Errorf("suspect alerts %v, truth %v", got, want)
+	}
+	var want []string
+	for _, p := range tr.PaceSetters {
+		if closedBy(p.Day, end) {
+			want = append(want, fmt.Sprintf("%s|%s|%s|%s|%s", p.Group.PlantID, p.Group.Role, p.Group.Unit, p.Day, p.WorkerID))
+		}
+	}
+	slices.Sort(want)
+	got = column(t, db, `SELECT concat_ws('|', plant_id, role, unit, strftime(day, '%Y-%m-%d'), worker_id)
+		FROM alerts WHERE type = 'pace_setter' ORDER BY 1`)
+	if !slices.Equal(got, want) {
+		t.Errorf("%d pace_setter alerts, truth %d:\n%v\n%v", len(got), len(want), got, want)
+	}
+	rows, err := db.Query(`SELECT a.type, a.alert_id, a.day, a.detected_at, s.shift_start, s.shift_hours
+		FROM alerts a LEFT JOIN shifts s USING (event_id)`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	wrong := 0
+	for rows.Next() {
+		var typ, id string
+		var day, detected time.Time
+		var start sql.NullTime
+		var hours sql.NullFloat64
+		if err := rows.Scan(&typ, &id, &day, &detected, &start, &hours); err != nil {
+			t.Fatal(err)
+		}
+		want := day.Add(24*time.Hour + contractLateness)
+		if typ == string(processors.RecordShift) || typ == string(processors.SuspectRecord) {
+			want = start.Time.Add(time.Duration(hours.Float64 * float64(time.Hour)))
+		}
+		if !detected.Equal(want) {
+			if wrong++; wrong <= 5 {
+				t.Errorf("%s %s detected at %v, want %v", typ, id, detected.UTC(), want.UTC())
+			}
+		}
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	if wrong > 0 {
+		t.Errorf("%d alerts detected at another time than the contract's", wrong)
+	}
+}
+
+// checkNearMisses: every near miss the simulator planted raised exactly
+// the alerts the truth says, no more, and the pipeline judged it on exactly
+// the truth's numbers: a shift's norm, window count and ratio, a day's
+// median, workers and share at the common level. Open days aside.
+func checkNearMisses(t *testing.T, db *sql.DB, tr *simulator.Truth, end time.Time) {
+	t.Helper()
+	if len(tr.NearRecords) == 0 || len(tr.NearDays) == 0 {
+		t.Fatal("the simulation planted no near misses")
+	}
+	for _, n := range tr.NearRecords {
+		var rate, norm, ratio, scrap float64
+		var count int
+		var late bool
+		err := db.QueryRow(`SELECT rate, norm_rate, norm_count, ratio, scrap_share, late FROM shifts WHERE event_id = ?`,
+			n.EventID).Scan(&rate, &norm, &count, &ratio, &scrap, &late)
+		if err != nil {
+			t.Errorf("near miss %s: %v", n.EventID, err)
+			continue
+		}
+		if late || rate != n.Rate || norm != n.Norm || count != n.Count || ratio != n.Ratio || scrap != n.ScrapShare {
+			t.Errorf("%s near miss %s stored with rate %v, norm %v over %d shifts, ratio %v, scrap share %v (late %v); truth %+v",
+				n.Threshold, n.EventID, rate, norm, count, ratio, scrap, late, n)
+		}
+		got := strings.Join(column(t, db, `SELECT type FROM alerts WHERE event_id = ? ORDER BY 1`, n.EventID), ",")
+		if got != n.Alert {
+			t.Errorf("%s near miss %s (ratio %v over %d shifts, scrap share %v): alerts %q, truth %q",
+				n.Threshold, n.EventID, n.Ratio, n.Count, n.ScrapShare, got, n.Alert)
+		}
+	}
+	for _, n := range tr.NearDays {
+		if !closedBy(n.Day, end) {
+			continue
+		}
+		rows, err := db.Query(`SELECT type, coalesce(worker_id, ''), norm_rate, ratio, group_size, bulk_share FROM alerts
+			WHERE plant_id = ? AND role = ? AND unit = ? AND day = ?::DATE AND type IN ('pace_setter', 'common_pace')`,
+			n.Group.PlantID, n.Group.Role, n.Group.Unit, n.Day.String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		pace, common := false, false
+		for rows.Next() {
+			var typ, worker string
+			var median, ratio, bulk float64
+			var workers int
+			if err := rows.Scan(&typ, &worker, &median, &ratio, &workers, &bulk); err != nil {
+				t.Fatal(err)
+			}
+			if median != n.Median || workers != n.Workers || bulk != n.Bulk {
+				t.Errorf("%s near miss %v %s: %s with median %v, %d workers, bulk %v; truth %+v",
+					n.Threshold, n.Group, n.Day, typ, median, workers, bulk, n)
+			}
+			switch {
+			case typ == string(processors.CommonPace):
+				common = true
+			case worker == n.WorkerID:
+				pace = true
+				if ratio != n.Ratio {
+					t.Errorf("%s near miss %v %s: pace-setter %s at %v, truth %v", n.Threshold, n.Group, n.Day, worker, ratio, n.Ratio)
+				}
+			}
+		}
+		if err := rows.Err(); err != nil {
+			t.Fatal(err)
+		}
+		rows.Close()
+		if pace != n.PaceSetter || common != n.Common {
+			t.Errorf("%s near miss %v %s (%d workers, %s at %v× the median, %v at the common level): pace_setter %v, common_pace %v; truth %v, %v",
+				n.Threshold, n.Group, n.Day, n.Workers, n.WorkerID, n.Ratio, n.Bulk, pace, common, n.PaceSetter, n.Common)
+		}
 	}
 }
 
@@ -151,9 +289,9 @@ func openStore(t *testing.T, path string) *analytics.Store {
 	return s
 }
 
-func column(t *testing.T, db *sql.DB, q string) []string {
+func column(t *testing.T, db *sql.DB, q string, args ...any) []string {
 	t.Helper()
-	rows, err := db.Query(q)
+	rows, err := db.Query(q, args...)
 	if err != nil {
 		t.Fatal(err)
 	}
