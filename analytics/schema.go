@@ -16,13 +16,16 @@ import (
 // (views.go); its tables are version 1's. Version 3 drops the primary key
 // of shifts (the Store recognises repeats by their input position, see
 // screen), whose index cost half of every insert; its columns are the
-// same.
-const SchemaVersion = 3
+// same. Version 4 adds rule_options, the rule options the sink last
+// started with (RecordRules); a file upgraded to it has none until a sink
+// starts on it, since nothing tells under which options its rows were
+// computed.
+const SchemaVersion = 4
 
 // ErrSchemaTooNew is returned by Open for a file of a later schema version.
 var ErrSchemaTooNew = errors.New("analytics: database schema is newer than this program")
 
-// schemaDDL creates the tables of version 3 (the views of views.go,
+// schemaDDL creates the tables of version 4 (the views of views.go,
 // created after them, complete it). Every statement is
 // idempotent so that Open can run them all on every start. The table and
 // column names are a public contract (dashboards and `stakhanov query`
@@ -76,6 +79,12 @@ var schemaDDL = []string{
 		kafka_partition INTEGER,
 		next_offset     BIGINT,
 		PRIMARY KEY (topic, kafka_partition)
+	)`,
+	`CREATE TABLE IF NOT EXISTS rule_options (
+		name        VARCHAR PRIMARY KEY,
+		value       DOUBLE NOT NULL,
+		unit        VARCHAR NOT NULL,
+		description VARCHAR
 	)`,
 }
 
@@ -168,7 +177,8 @@ func migrateIn(ctx context.Context, conn *sql.Conn) error {
 			ErrSchemaTooNew, version.Int64, SchemaVersion)
 	case version.Int64 < SchemaVersion:
 		// Version 1 lacks the views, which createViews adds; versions 1
-		// and 2 have a key on shifts.
+		// and 2 have a key on shifts; versions 1 to 3 lack rule_options,
+		// which schemaDDL has created.
 		if err := dropShiftsKey(ctx, conn); err != nil {
 			return err
 		}

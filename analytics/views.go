@@ -110,8 +110,11 @@ var viewDDL = []string{
 
 	// norm_history: how a group's norm moved day by day, next to the
 	// records that pushed it (a record is judged against the norm, and
-	// enough of them raise it: records_in_window spans the 28-day window
-	// the norm row is computed over).
+	// enough of them raise it: records_in_window spans the window the norm
+	// row is computed over, [day end − window, day end), the window being
+	// the one the pipeline runs with, from rule_options; NULL while that
+	// is unknown). Instants are compared as epoch seconds, so that no
+	// reader's time zone enters.
 	`CREATE OR REPLACE VIEW norm_history AS
 	WITH plant_industry AS (
 		SELECT plant_id, any_value(industry) AS industry
@@ -119,6 +122,15 @@ var viewDDL = []string{
 		GROUP BY plant_id
 	),
 ` + dayRecordsCTE + `,
+	record_starts AS (
+		SELECT a.plant_id, a.role, a.unit, epoch(s.shift_start) AS start
+		FROM alerts a
+		JOIN shifts s ON s.event_id = a.event_id
+		WHERE a.type = 'record_shift'
+	),
+	rule_window AS (
+		SELECT any_value(value) AS seconds FROM rule_options WHERE name = 'window'
+	),
 	history AS (
 		SELECT
 			n.*,
@@ -133,11 +145,14 @@ var viewDDL = []string{
 		CASE WHEN h.prev_median_rate <> 0 THEN h.median_rate / h.prev_median_rate - 1 END AS median_change,
 		coalesce(r.records, 0) AS records,
 		coalesce(r.suspect_records, 0) AS suspect_records,
-		(SELECT coalesce(sum(w.records), 0)::BIGINT
-			FROM day_records w
-			WHERE w.plant_id = h.plant_id AND w.role = h.role AND w.unit = h.unit
-			AND w.day BETWEEN h.day - 27 AND h.day) AS records_in_window
+		CASE WHEN rw.seconds IS NOT NULL THEN
+			(SELECT count(*)
+				FROM record_starts w
+				WHERE w.plant_id = h.plant_id AND w.role = h.role AND w.unit = h.unit
+				AND w.start >= epoch(h.day) + 86400 - rw.seconds AND w.start < epoch(h.day) + 86400)
+		END AS records_in_window
 	FROM history h
+	CROSS JOIN rule_window rw
 	LEFT JOIN plant_industry pi ON pi.plant_id = h.plant_id
 	LEFT JOIN day_records r
 		ON r.plant_id = h.plant_id AND r.role = h.role AND r.unit = h.unit AND r.day = h.day`,

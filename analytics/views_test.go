@@ -41,6 +41,11 @@ func simulate(t *testing.T) *simRun {
 	}
 	s, _ := openTemp(t)
 	run := &simRun{store: s, end: cfg.Start.AddDate(0, 0, cfg.Days), industry: map[string]string{}}
+	// as the sink role does when it starts
+	opts := processors.DefaultOptions()
+	if err := s.RecordRules(context.Background(), opts); err != nil {
+		t.Fatal(err)
+	}
 
 	type partition struct {
 		id   int32
@@ -66,7 +71,7 @@ func simulate(t *testing.T) *simRun {
 		}
 		p := parts[string(m.Key)]
 		if p == nil {
-			proc, err := processors.NewPartition(processors.DefaultOptions(), int32(len(parts)))
+			proc, err := processors.NewPartition(opts, int32(len(parts)))
 			if err != nil {
 				t.Fatal(err)
 			}

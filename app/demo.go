@@ -320,7 +320,7 @@ ORDER BY a.ratio DESC LIMIT 8`
 		return err
 	}
 	abs, _ := filepath.Abs(r.DuckDB)
-	fmt.Fprintf(w, "\nResults are in %s (tables shifts, alerts, norms, rejects, ingest_offsets). Try:\n\n", abs)
+	fmt.Fprintf(w, "\nResults are in %s (tables shifts, alerts, norms, rejects, rule_options, ingest_offsets). Try:\n\n", abs)
 	fmt.Fprintf(w, "  stakhanov query --duckdb %s \"SELECT type, count(*) FROM alerts GROUP BY type ORDER BY type\"\n\n", r.DuckDB)
 	return nil
 }

@@ -119,6 +119,32 @@ func TestDemo(t *testing.T) {
 	}
 	checkAlerts(t, db, tr, end)
 	checkNearMisses(t, db, tr, end)
+	// the file says which options it was judged under: the demo's, the defaults
+	recorded := map[string]analytics.RuleOption{}
+	rows, err = db.Query(`SELECT name, value, unit, description FROM rule_options`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for rows.Next() {
+		var r analytics.RuleOption
+		if err := rows.Scan(&r.Name, &r.Value, &r.Unit, &r.Description); err != nil {
+			t.Fatal(err)
+		}
+		recorded[r.Name] = r
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	rows.Close()
+	ran := analytics.RuleOptions(processors.DefaultOptions())
+	for _, r := range ran {
+		if recorded[r.Name] != r {
+			t.Errorf("rule_options has %+v, want %+v", recorded[r.Name], r)
+		}
+	}
+	if len(recorded) != len(ran) {
+		t.Errorf("rule_options has %d rows, want %d", len(recorded), len(ran))
+	}
 	// the file is left closed, and a second demo replaces it
 	store.Close()
 	if _, err := Demo(context.Background(), o); err != nil {

@@ -42,6 +42,13 @@ func (r *sinkRole) run(ctx context.Context) error {
 	stopTimer := context.AfterFunc(ctx, func() { time.AfterFunc(r.opts.ShutdownTimeout, cancelFlush) })
 	defer stopTimer()
 
+	if rr, ok := r.sink.(RulesRecorder); ok {
+		if err := r.retry(ctx, "recording the rule options", func(ctx context.Context) error {
+			return rr.RecordRules(ctx, r.opts.Processor)
+		}); err != nil {
+			return nilOnCancel(ctx, err)
+		}
+	}
 	group, err := r.joinGroup(r.opts.SinkGroup(), r.opts.ResultsTopic())
 	if err != nil {
 		return err

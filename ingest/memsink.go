@@ -21,6 +21,7 @@ type MemorySink struct {
 	rejects []Reject
 	rejKeys map[rejectKey]bool
 	offsets map[string]map[int32]int64
+	rules   *processors.Options
 
 	// FailNext makes the next n commits fail, for fault tests.
 	FailNext int
@@ -40,6 +41,30 @@ func NewMemorySink() *MemorySink {
 		rejKeys: map[rejectKey]bool{},
 		offsets: map[string]map[int32]int64{},
 	}
+}
+
+var _ RulesRecorder = (*MemorySink)(nil)
+
+// RecordRules implements RulesRecorder: it keeps o, replacing the options
+// a previous start recorded.
+func (m *MemorySink) RecordRules(ctx context.Context, o processors.Options) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	m.rules = &o
+	return nil
+}
+
+// Rules returns the options recorded last; ok is false before any.
+func (m *MemorySink) Rules() (o processors.Options, ok bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.rules == nil {
+		return o, false
+	}
+	return *m.rules, true
 }
 
 // ErrInjected is returned by commits failed through FailNext.

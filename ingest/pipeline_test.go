@@ -219,7 +219,12 @@ func TestPipelineEndToEnd(t *testing.T) {
 	produce(t, addr, env.topic("shift-events"), msgs)
 
 	sink := NewMemorySink()
-	p := runUntil(t, env.options("g1"), sink, caughtUp(t))
+	opts := env.options("g1")
+	opts.Processor.RecordRatio = 2.5 // the sink records what the pipeline runs with, defaults or not
+	p := runUntil(t, opts, sink, caughtUp(t))
+	if rules, ok := sink.Rules(); !ok || rules != opts.Processor {
+		t.Errorf("the sink recorded rule options %+v (%v), the pipeline ran with %+v", rules, ok, opts.Processor)
+	}
 
 	valid := map[string]bool{}
 	wantReasons := map[string]int{}

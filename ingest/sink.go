@@ -94,6 +94,15 @@ type CommitResult struct {
 	AlertsInserted int
 }
 
+// RulesRecorder is a Sink that keeps, beside the rows, the rule options they
+// are computed under. The sink role calls RecordRules with its own
+// Options.Processor each time it starts, before it stores anything: the
+// processes of a pipeline share one configuration, and a processor refuses
+// a checkpoint made under other options.
+type RulesRecorder interface {
+	RecordRules(ctx context.Context, o processors.Options) error
+}
+
 // Sink stores batches atomically with their offsets: the sink's copy of the
 // offsets is what the sink role resumes from.
 type Sink interface {
