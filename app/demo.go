@@ -59,6 +59,10 @@ type DemoResult struct {
 	// stream ended: no later event moved stream time past their day's end
 	// plus the allowed lateness, so their day was never judged.
 	OpenPaceSetters int
+	// NearMisses counts the planted near misses of days that closed, and
+	// NearMissesAsPlanted those whose stored alerts are the truth's: an
+	// alert on the side of a threshold that raises one, none on the other.
+	NearMisses, NearMissesAsPlanted int
 }
 
 // ErrNotDemoFile protects files the demo did not make.
@@ -277,6 +281,24 @@ func (r *DemoResult) check(ctx context.Context) error {
 			r.OpenPaceSetters++
 		}
 	}
+	for _, n := range r.Truth.NearRecords {
+		r.NearMisses++
+		record := ids[processors.ShiftAlertID(processors.RecordShift, n.EventID)]
+		suspect := ids[processors.ShiftAlertID(processors.SuspectRecord, n.EventID)]
+		if record == (n.Alert == simulator.AlertRecordShift) && suspect == (n.Alert == simulator.AlertSuspectRecord) {
+			r.NearMissesAsPlanted++
+		}
+	}
+	for _, n := range r.Truth.NearDays {
+		if n.Day.End().Add(lateness).After(end) {
+			continue
+		}
+		r.NearMisses++
+		pace := n.WorkerID != "" && ids[processors.DayAlertID(processors.PaceSetter, n.Group, n.WorkerID, n.Day)]
+		if pace == n.PaceSetter && ids[processors.DayAlertID(processors.CommonPace, n.Group, "", n.Day)] == n.Common {
+			r.NearMissesAsPlanted++
+		}
+	}
 	return nil
 }
 
@@ -302,6 +324,7 @@ func (r *DemoResult) print(ctx context.Context, w io.Writer) error {
 		fmt.Fprintf(tw, " (%d on the last day, still open when the stream ended)", r.OpenPaceSetters)
 	}
 	fmt.Fprintln(tw)
+	fmt.Fprintf(tw, "  near misses judged as planted\t%d/%d\t(just either side of a threshold)\n", r.NearMissesAsPlanted, r.NearMisses)
 	tw.Flush()
 
 	fmt.Fprintf(w, "\nTop records (rate against the norm of the peer group's last 28 days):\n\n")

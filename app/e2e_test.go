@@ -51,6 +51,9 @@ func TestDemo(t *testing.T) {
 		t.Fatalf("found records %d/%d suspects %d/%d pace-setters %d+%d/%d", res.FoundRecords, len(tr.RecordShifts),
 			res.FoundSuspects, len(tr.SuspectRecords), res.FoundPaceSetters, res.OpenPaceSetters, len(tr.PaceSetters))
 	}
+	if res.NearMisses == 0 || res.NearMissesAsPlanted != res.NearMisses {
+		t.Errorf("near misses judged as planted: %d of %d", res.NearMissesAsPlanted, res.NearMisses)
+	}
 	for _, at := range processors.AlertTypes {
 		if res.Stats.Alerts[at] == 0 {
 			t.Errorf("no %s alert in the demo", at)

@@ -337,9 +337,9 @@ func simulate(ctx context.Context, args []string) error {
 		return err
 	}
 	t := sim.Truth()
-	fmt.Printf("produced %d messages to %s in %s: %d valid on time, %d late, %d duplicates, %d malformed; planted %d records, %d suspect records, %d pace-setters\n",
+	fmt.Printf("produced %d messages to %s in %s: %d valid on time, %d late, %d duplicates, %d malformed; planted %d records, %d suspect records, %d pace-setters, %d near misses\n",
 		sent.Load(), po.Topic, time.Since(start).Round(time.Millisecond), t.OnTime, t.LateCount, t.DuplicateCount, t.MalformedCount,
-		t.RecordCount, t.SuspectCount, t.PaceSetterCount)
+		t.RecordCount, t.SuspectCount, t.PaceSetterCount, t.NearRecordCount+t.NearDayCount)
 	return nil
 }
 
