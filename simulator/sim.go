@@ -203,8 +203,44 @@ const (
 	nearWorkers8
 	nearCommonBelow
 	nearCommonAbove
-	nearKinds = nearCommonAbove - nearRatioBelow + 1
 )
+
+// nearKindsOf lists the near misses a run of cfg can hold: those of the
+// scrap share need a trade that reports scrap, those of a day enough
+// workers on duty. A kind no group can take would stop the turn at it.
+func nearKindsOf(cfg Config) []planting {
+	scrap := false
+	for _, name := range cfg.Industries {
+		in, _ := industryByName(name)
+		for _, r := range in.roles {
+			scrap = scrap || r.scrap
+		}
+	}
+	onDuty := cfg.WorkersPerGroup // at most, on the day fewest rest
+	if cfg.RestEvery > 0 {
+		onDuty -= cfg.WorkersPerGroup / cfg.RestEvery
+	}
+	var out []planting
+	for k := nearRatioBelow; k <= nearCommonAbove; k++ {
+		need := 1
+		switch k {
+		case nearScrapBelow, nearScrapAbove:
+			if !scrap {
+				continue
+			}
+		case nearPaceBelow, nearPaceAbove, nearWorkers8:
+			need = paceMinWorkers
+		case nearWorkers7:
+			need = paceMinWorkers - 1
+		case nearCommonBelow, nearCommonAbove:
+			need = commonEdgeWorkers
+		}
+		if onDuty >= need {
+			out = append(out, k)
+		}
+	}
+	return out
+}
 
 // level says whether the planting holds the shop at one common level.
 func (k planting) level() bool {
@@ -230,10 +266,11 @@ type Sim struct {
 	readyMsgs, carryMsgs []Message
 	pos                  int
 	// nearNext counts the near misses planted: the next near-miss day gets
-	// kind nearNext mod nearKinds, so that every kind comes in turn, and
-	// each pass through them takes the halves of their bands nearer to or
-	// farther from the threshold in turn. edgeNext does the same for
-	// would-be records whose window holds 19 and 20 shifts.
+	// kind nearNext mod len(nearList), so that every kind the run can hold
+	// comes in turn, and each pass through them takes the halves of their
+	// bands nearer to or farther from the threshold in turn. edgeNext does
+	// the same for would-be records whose window holds 19 and 20 shifts.
+	nearList           []planting
 	nearNext, edgeNext int
 
 	truth Truth
@@ -258,6 +295,7 @@ func New(cfg Config) (*Sim, error) {
 		canonDay: -1,
 	}
 	s.buildPlants()
+	s.nearList = nearKindsOf(cfg)
 	if cfg.Stakhanov {
 		s.planCanonical()
 	}
@@ -543,9 +581,9 @@ func (s *Sim) groupDay(d int, g *group) {
 			kind = plantPace
 		}
 	case u < cfg.RecordRate+cfg.SuspectRate+cfg.PaceRate+cfg.NearMissRate:
-		kind = nearRatioBelow + planting(s.nearNext%int(nearKinds))
+		kind = s.nearList[s.nearNext%len(s.nearList)]
 	}
-	closer := s.nearNext/int(nearKinds)%2 == 0
+	closer := s.nearNext/len(s.nearList)%2 == 0
 	// what the near miss needs of the day
 	switch kind {
 	case nearScrapBelow, nearScrapAbove:

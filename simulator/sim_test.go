@@ -517,3 +517,41 @@ func TestCanonicalDayMoves(t *testing.T) {
 		})
 	}
 }
+
+// TestNearMissKindsOfARun: a run plants the near misses its plants can
+// hold and no others, and a kind none can hold does not stop the rest.
+func TestNearMissKindsOfARun(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.Industries = []string{Coal, Power} // no trade reports scrap
+	cfg.WorkersPerGroup = 9                // 8 on duty at most: no shop of 10
+	cfg.Plants = 8
+	_, truth := run(t, cfg)
+	got := map[Threshold]map[bool]int{}
+	count := func(th Threshold, alert bool) {
+		if got[th] == nil {
+			got[th] = map[bool]int{}
+		}
+		got[th][alert]++
+	}
+	for _, n := range truth.NearRecords {
+		count(n.Threshold, n.Alert != "")
+	}
+	for _, n := range truth.NearDays {
+		switch n.Threshold {
+		case ThresholdPaceSetterRatio:
+			count(n.Threshold, n.PaceSetter)
+		case ThresholdPaceMinWorkers:
+			count(n.Threshold, n.Judged)
+		default:
+			count(n.Threshold, n.Common)
+		}
+	}
+	for _, th := range []Threshold{ThresholdRecordRatio, ThresholdPaceSetterRatio, ThresholdPaceMinWorkers} {
+		if got[th][false] == 0 || got[th][true] == 0 {
+			t.Errorf("%s: %v", th, got[th])
+		}
+	}
+	if got[ThresholdSuspectScrap] != nil || got[ThresholdCommonPaceShare] != nil {
+		t.Errorf("near misses no plant can hold: %v", got)
+	}
+}
