@@ -29,9 +29,9 @@
 // scrap, would-be records where the window holds exactly 19 and 20 shifts,
 // workers at 1.4–1.49× and 1.5–1.6× the day's median, pace-setting shops of
 // exactly 7 and 8 workers, and shops of 10 workers of whom exactly 6 or 7
-// hold the common level. The kinds come in turn, and each pass through them
-// takes the halves of their bands nearer to the threshold, then those
-// farther away. A near miss is placed against the norm exactly as the
+// hold the common level. The kinds the run's plants can hold come in turn,
+// and each pass through them takes the halves of their bands nearer to the
+// threshold, then those farther away. A near miss is placed against the norm exactly as the
 // pipeline computes it (see Emit order), every value is checked after the
 // output and scrap are rounded, and one that misses its band is dropped,
 // never listed. See Truth for what each list guarantees.
@@ -64,10 +64,10 @@
 // in slots on a grid of its shift length, 6 or 8 h, across days too (24 h
 // is a multiple of both); two shifts in different slots start at least 6 h
 // apart, more than MaxDisorder (at most 3 h), so of any two on-time shifts
-// of a group the earlier starter is emitted first. Those that start in the
-// same slot are left out of each other's windows, [start − 28 d, start)
-// being open at start; duplicates are dropped and late reports enter no
-// window. So whenever the pipeline reads a shift, the shifts in its group's
+// of a group the earlier starter is emitted first (TestEmitOrder checks
+// it). Those that start in the same slot are left out of each other's
+// windows, [start − 28 d, start) being open at start; duplicates are
+// dropped and late reports enter no window. So whenever the pipeline reads a shift, the shifts in its group's
 // window are exactly the on-time shifts of the group that start in
 // [start − 28 d, start), in any partitioning by plant and any interleaving
 // the disorder allows. The simulator keeps those of the last 29 days per
