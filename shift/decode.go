@@ -573,11 +573,10 @@ func (d *decoder) hex4() (rune, error) {
 	return r, nil
 }
 
-// skip consumes one JSON value of any kind, bounding nesting.
+// skip consumes one JSON value of any kind, bounding nesting: depth is the
+// number of arrays and objects around the value, so an array or object found
+// at depth MaxDepth would nest MaxDepth+1 deep.
 func (d *decoder) skip(depth int) error {
-	if depth > MaxDepth {
-		return bad(ReasonTooDeep, "", fmt.Sprintf("nesting deeper than %d", MaxDepth))
-	}
 	d.ws()
 	if d.i >= len(d.b) {
 		return d.eof()
@@ -599,6 +598,9 @@ func (d *decoder) skip(depth int) error {
 	case c == 'n':
 		return d.literal("null")
 	case c == '[' || c == '{':
+		if depth >= MaxDepth {
+			return bad(ReasonTooDeep, "", fmt.Sprintf("nesting deeper than %d", MaxDepth))
+		}
 		obj := c == '{'
 		close := byte(']')
 		if obj {
