@@ -536,6 +536,9 @@ func (d *decoder) strEscaped(start int) ([]byte, error) {
 						return nil, err
 					}
 					r = utf16.DecodeRune(r, r2)
+				} else if r < 0xdc00 && (d.i == len(d.b) || d.i+1 == len(d.b) && d.b[d.i] == '\\') {
+					// the input ends where the low half would begin
+					return nil, d.eof()
 				} else {
 					r = utf8.RuneError
 				}
