@@ -193,7 +193,7 @@ func (d *decoder) object(ev *Event) error {
 	crew := 1.0
 	d.ws()
 	if d.i < len(d.b) && d.b[d.i] == '}' {
-		d.i++
+		d.i++ // an empty object, which lacks every required field
 	} else {
 		for {
 			d.ws()
