@@ -349,13 +349,27 @@ func (d *decoder) field(ev *Event, bit int, name string, crew *float64) error {
 }
 
 // isRFC3339 rejects what time.Parse tolerates but RFC 3339 does not: a
-// lower-case 't' or 'z', or a missing zone.
+// lower-case 't' or 'z', a missing zone, a comma before the fraction of a
+// second, and a zone offset beyond 23:59.
 func isRFC3339(b []byte) bool {
-	if len(b) < 20 || b[10] != 'T' {
+	if len(b) < 20 || b[10] != 'T' || b[19] == ',' {
 		return false
 	}
 	last := b[len(b)-1]
-	return last == 'Z' || (last >= '0' && last <= '9' && (b[len(b)-6] == '+' || b[len(b)-6] == '-'))
+	if last == 'Z' {
+		return true
+	}
+	off := b[len(b)-6:] // ±hh:mm
+	return (off[0] == '+' || off[0] == '-') && off[3] == ':' &&
+		twoDigits(off[1:3]) <= 23 && twoDigits(off[4:6]) <= 59
+}
+
+// twoDigits is the value of two ASCII digits, or 100 when they are not.
+func twoDigits(b []byte) int {
+	if b[0] < '0' || b[0] > '9' || b[1] < '0' || b[1] > '9' {
+		return 100
+	}
+	return int(b[0]-'0')*10 + int(b[1]-'0')
 }
 
 func validate(ev *Event, crew float64) error {

@@ -336,6 +336,13 @@ func TestDecodeLimits(t *testing.T) {
 		{"zone without colon", replace("shift_start", `"1935-08-31T22:00:00+0300"`), ReasonBadTimestamp, nil},
 		{"zone hours only", replace("shift_start", `"1935-08-31T22:00:00+03"`), ReasonBadTimestamp, nil},
 		{"zone +25:00", replace("shift_start", `"1935-08-31T22:00:00+25:00"`), ReasonBadTimestamp, nil},
+		// RFC 3339's time-offset: hours 00–23, minutes 00–59, where Go's
+		// parser takes up to 24:60; and a '.' before the fraction
+		{"zone +24:00", replace("shift_start", `"1935-08-31T22:00:00+24:00"`), ReasonBadTimestamp, nil},
+		{"zone -24:00", replace("shift_start", `"1935-08-31T22:00:00-24:00"`), ReasonBadTimestamp, nil},
+		{"zone +00:60", replace("shift_start", `"1935-08-31T22:00:00+00:60"`), ReasonBadTimestamp, nil},
+		{"zone +23:60", replace("shift_start", `"1935-08-31T22:00:00+23:60"`), ReasonBadTimestamp, nil},
+		{"comma before the fraction", replace("shift_start", `"1935-08-31T22:00:00,5Z"`), ReasonBadTimestamp, nil},
 		{"lower-case z", replace("shift_start", `"1935-08-31T22:00:00z"`), ReasonBadTimestamp, nil},
 		{"lower-case t", replace("shift_start", `"1935-08-31t22:00:00Z"`), ReasonBadTimestamp, nil},
 		{"no seconds", replace("shift_start", `"1935-08-31T22:00Z"`), ReasonBadTimestamp, nil},
