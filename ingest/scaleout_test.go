@@ -97,7 +97,9 @@ func sameAlert(x, y processors.Alert) bool {
 // TestScaleOutWithACrash: three processing instances and one sink share an
 // 8-partition input that arrives while they run; one processing instance
 // dies without a word (no final checkpoint, results half out), another
-// joins later. The stored rows and alerts equal one instance's.
+// joins later and must take a share: partitions of its own, and input
+// produced after it joined processed by it. The stored rows and alerts
+// equal one instance's.
 func TestScaleOutWithACrash(t *testing.T) {
 	env := testKafka(t, 8, "shift-events", "shift-events-2")
 	addr := env.addr
@@ -133,9 +135,33 @@ func TestScaleOutWithACrash(t *testing.T) {
 	})
 	p2.proc.abandoned.Store(true) // killed: its partitions go to the others
 	stop2()
-	produce(t, addr, in, msgs[half:])
-	p4, stop4 := started(t, o(RoleProcess), nil) // a newcomer takes a share
-	waitFor(t, "all input through", func() bool { return caughtUp(t)(sink) && p4.Stats().Messages >= 0 })
+	threeQuarters := half + (len(msgs)-half)/2
+	produce(t, addr, in, msgs[half:threeQuarters])
+	// a newcomer takes a share: once the group has given it partitions,
+	// the last quarter arrives, and some of it must be its to process
+	p4, stop4 := started(t, o(RoleProcess), nil)
+	waitFor(t, "the newcomer to be given partitions and restore them", func() bool {
+		return p4.Ready() && len(processing(p4)) > 0
+	})
+	tr := &kafka.Transport{}
+	defer tr.CloseIdleConnections()
+	_, joinedAt, err := EndOffsets(context.Background(), &kafka.Client{Addr: kafka.TCP(addr), Transport: tr}, in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	produce(t, addr, in, msgs[threeQuarters:])
+	waitFor(t, "all input through", func() bool { return caughtUp(t)(sink) })
+	owned := processing(p4)
+	done, _ := p4.Progress()
+	after := int64(0) // input produced after the newcomer joined, processed by it
+	for _, part := range owned {
+		after += max(done[part]-joinedAt[part], 0)
+	}
+	if len(owned) == 0 || after == 0 || p4.Stats().Messages == 0 {
+		t.Fatalf("the newcomer owns partitions %v and processed %d messages, %d of them produced after it joined (input ends then %v, its progress %v): it took no share of the work",
+			owned, p4.Stats().Messages, after, joinedAt, done)
+	}
+	t.Logf("the newcomer owns partitions %v and processed %d messages produced after it joined", owned, after)
 	// state came back from checkpoints: the partitions replayed only the
 	// input after their last checkpoint, not their whole history
 	processed := p1.Stats().Messages + p2.Stats().Messages + p3.Stats().Messages + p4.Stats().Messages
@@ -149,6 +175,17 @@ func TestScaleOutWithACrash(t *testing.T) {
 	stop4()
 	stopSink()
 	sameStored(t, one, many, true)
+}
+
+// processing lists the input partitions p processes now.
+func processing(p *Pipeline) []int32 {
+	var out []int32
+	for _, s := range p.Partitions() {
+		if s.Role == RoleProcess {
+			out = append(out, s.Partition)
+		}
+	}
+	return out
 }
 
 // TestRepartitionedInputMatchesKeyed: input spread round-robin over the
