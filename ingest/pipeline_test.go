@@ -373,7 +373,8 @@ func testingVerbose() bool { return os.Getenv("STAKHANOV_TEST_LOG") != "" }
 
 // TestWritersSplitLargeFlushes: one flush can carry more alerts for one
 // partition than the broker takes in one record batch (message.max.bytes,
-// 1 MiB by default); the writers must split them rather than be refused.
+// 1 MiB by default); the writers must split them rather than be refused,
+// and every alert must reach the topic exactly once.
 func TestWritersSplitLargeFlushes(t *testing.T) {
 	env := testKafka(t, 1, "shift-events", "shift-alerts", "shift-events-dlq")
 	p, err := New(env.options("big"), NewMemorySink())
@@ -390,6 +391,33 @@ func TestWritersSplitLargeFlushes(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	if err := p.proc.alerts.WriteMessages(ctx, msgs...); err != nil {
-		t.Fatalf("%d alerts (%d bytes) in one write: %v", len(msgs), len(msgs)*len(msgs[0].Value), err)
+		t.Fatalf("%d alerts (%d bytes) in one write: %.600v", len(msgs), len(msgs)*len(msgs[0].Value), err)
+	}
+	// every alert arrived, once
+	seen := make(map[string]int, len(msgs))
+	for _, m := range readAll(t, env.addr, env.topic("shift-alerts")) {
+		var a struct {
+			ID string `json:"alert_id"`
+		}
+		if err := json.Unmarshal(m.Value, &a); err != nil {
+			t.Fatalf("alert message at offset %d is not an alert: %v", m.Offset, err)
+		}
+		seen[a.ID]++
+	}
+	var missing, doubled []string
+	for i := range msgs {
+		id := fmt.Sprintf("%032d", i)
+		switch seen[id] {
+		case 1:
+		case 0:
+			missing = append(missing, id)
+		default:
+			doubled = append(doubled, id)
+		}
+		delete(seen, id)
+	}
+	if len(missing) > 0 || len(doubled) > 0 || len(seen) > 0 {
+		t.Fatalf("of %d alerts written, %d are missing from the topic (e.g. %q), %d arrived more than once (e.g. %q), and %d ids were never written",
+			len(msgs), len(missing), missing[:min(3, len(missing))], len(doubled), doubled[:min(3, len(doubled))], len(seen))
 	}
 }
