@@ -302,7 +302,7 @@ func TestSnapshotSchedule(t *testing.T) {
 	}
 	defer store.Close()
 	var logs syncBuffer
-	log := slog.New(slog.NewTextHandler(&logs, nil))
+	log := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	o := DefaultLiveOptions()
 	o.SnapshotInterval = 100 * time.Millisecond
 	lv, err := startLive(context.Background(), o, path, store, log)
@@ -323,8 +323,14 @@ func TestSnapshotSchedule(t *testing.T) {
 		}
 	}
 	waitSnapshots(1)
-	// nothing stored: the next intervals take none
-	time.Sleep(5 * o.SnapshotInterval)
+	// nothing stored: the next intervals come and take none
+	skipped := strings.Count(logs.String(), "snapshot skipped")
+	for deadline := time.Now().Add(20 * time.Second); strings.Count(logs.String(), "snapshot skipped") < skipped+3; {
+		if time.Now().After(deadline) {
+			t.Fatalf("no three intervals passed in 20 s without a write (each logs \"snapshot skipped\"); log:\n%s", logs.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 	waitSnapshots(1)
 	if _, err := store.Commit(context.Background(), &ingest.Batch{Topic: "results", Offsets: map[int32]int64{0: 7}}); err != nil {
 		t.Fatal(err)
