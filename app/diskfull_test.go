@@ -1,35 +1,44 @@
 package app
 
 import (
+	"bytes"
+	"fmt"
+	"io"
+	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/stakhanov/stakhanov/analytics"
 	"github.com/stakhanov/stakhanov/ingest"
+	"github.com/stakhanov/stakhanov/internal/testenv"
 )
 
-// smallDisk mounts a tmpfs of size bytes for the test, and returns its
-// directory and a function that remounts it with other options. It needs root (mount); under CI
-// a failure to mount fails the test rather than skipping it.
-func smallDisk(t *testing.T, size string) (string, func(string)) {
+// smallDisk mounts a tmpfs of size bytes for the test and returns its
+// directory. Mounting needs root (CAP_SYS_ADMIN): without it the test
+// skips, and fails under CI.
+func smallDisk(t *testing.T, size string) string {
 	t.Helper()
 	dir := t.TempDir()
 	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size="+size, "tmpfs", dir).CombinedOutput(); err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("mounting a small disk: %v %s", err, out)
-		}
-		t.Skipf("cannot mount a tmpfs here: %v %s", err, out)
+		testenv.Missing(t, fmt.Sprintf("cannot mount a %s tmpfs for the DuckDB file (%v: %s)", size, err, bytes.TrimSpace(out)),
+			"run the test as root, e.g. sudo -E go test -tags duckdb_arrow ./app -run DiskFaults")
 	}
 	t.Cleanup(func() { exec.Command("umount", "-l", dir).Run() })
-	return dir, func(opts string) {
-		if out, err := exec.Command("mount", "-o", "remount,"+opts, dir).CombinedOutput(); err != nil {
-			t.Fatalf("resizing: %v %s", err, out)
-		}
+	return dir
+}
+
+// remount changes a mounted disk's options ("size=512m", "ro", "rw").
+func remount(dir, opts string) error {
+	if out, err := exec.Command("mount", "-o", "remount,"+opts, dir).CombinedOutput(); err != nil {
+		return fmt.Errorf("remounting %s with %s: %v %s", dir, opts, err, bytes.TrimSpace(out))
 	}
+	return nil
 }
 
 // TestDiskFaults: the DuckDB file's disk fills up mid-run, or turns
@@ -41,61 +50,113 @@ func TestDiskFaults(t *testing.T) {
 		name       string
 		size       string
 		fault, fix string // remount options
+		// the line the run logs while the fault holds; the fault is
+		// cleared only once it is there
+		waiting, cause string
 	}{
-		{"full", "6m", "", "size=512m"},
+		{"full", "6m", "", "size=512m", "waiting: storing a batch failed", "no space left on device"},
 		// a disk cannot turn read-only under an open file, so this one is
 		// read-only from the start and made writable while the run waits
-		{"read-only", "512m", "ro", "rw"},
+		{"read-only", "512m", "ro", "rw", "waiting: opening the DuckDB file failed", "read-only file system"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			dir, remount := smallDisk(t, tc.size)
-			stage := 0
+			dir := smallDisk(t, tc.size)
 			if tc.fault != "" {
-				remount(tc.fault)
-				// the run starts, waits for the file; then the disk mends
-				time.AfterFunc(3*time.Second, func() {
-					// not remount: t must not fail from another goroutine
-					exec.Command("mount", "-o", "remount,"+tc.fix, dir).Run()
-				})
-				stage = 2
+				if err := remount(dir, tc.fault); err != nil {
+					t.Fatal(err)
+				}
 			}
 			b := testBroker(t, 8)
 			input := b.topic("shift-events")
 			sim, msgs, produce := simulatedInput(t, b.Addr, input)
 			produce(msgs[:len(msgs)/2])
 
-			io := ingest.DefaultOptions(b.Addr)
-			io.InputTopic, io.Group = input, b.topic("disk")
-			io.AlertsTopic, io.DLQTopic = b.topic("alerts"), b.topic("dlq")
-			io.RetryBackoffMax = 500 * time.Millisecond
-			io.Logger = quiet()
+			var logs syncBuffer
+			var out io.Writer = &logs
+			if os.Getenv("STAKHANOV_TEST_LOG") != "" {
+				out = io.MultiWriter(&logs, os.Stderr)
+			}
+			ing := ingest.DefaultOptions(b.Addr)
+			ing.InputTopic, ing.Group = input, b.topic("disk")
+			ing.AlertsTopic, ing.DLQTopic = b.topic("alerts"), b.topic("dlq")
+			ing.RetryBackoffMax = 500 * time.Millisecond
+			ing.Logger = slog.New(slog.NewTextHandler(out, nil))
 			path := filepath.Join(dir, "faulty.duckdb")
-			o := RunOptions{Ingest: io, DuckDB: analytics.DefaultOptions(path)}
+			o := RunOptions{Ingest: ing, DuckDB: analytics.DefaultOptions(path)}
 			o.DuckDB.MemoryLimit = "256MB"
+			defer func() {
+				if t.Failed() {
+					t.Logf("the run's log:\n%s", tail(logs.String(), 6000))
+				}
+			}()
 
+			// faulted: the run has said it waits on the fault; then, and
+			// only then, the fault is cleared
+			var mu sync.Mutex
+			var cleared bool
+			var stored int64 = -1 // shifts stored when the fault was seen
+			var failure error
+			faulted := func() bool {
+				l := strings.ToLower(logs.String())
+				return strings.Contains(l, strings.ToLower(tc.waiting)) && strings.Contains(l, strings.ToLower(tc.cause))
+			}
+			clear := func(st int64) {
+				mu.Lock()
+				defer mu.Unlock()
+				if cleared {
+					return
+				}
+				cleared, stored = true, st
+				if err := remount(dir, tc.fix); err != nil {
+					failure = err
+				}
+			}
+			stopWatch := make(chan struct{})
+			defer close(stopWatch)
+			if tc.fault != "" {
+				// the run waits for the file before it makes a pipeline
+				go func() {
+					for !faulted() {
+						select {
+						case <-stopWatch:
+							return
+						case <-time.After(20 * time.Millisecond):
+						}
+					}
+					clear(0)
+				}()
+			}
 			produced := false
 			runTo(t, o, func(p *ingest.Pipeline) bool {
 				if !produced {
 					produce(msgs[len(msgs)/2:])
 					produced = true
 				}
-				st := p.Stats()
-				switch stage {
-				case 0, 1: // the stored count stops moving while input remains
-					before := st.Shifts
-					time.Sleep(2 * time.Second)
-					if p.Stats().Shifts == before && before < sim.Truth().Valid {
-						t.Logf("%s: storing stopped at %d shifts; clearing the fault", tc.name, before)
-						remount(tc.fix)
-						stage = 2
+				mu.Lock()
+				done := cleared
+				mu.Unlock()
+				if !done {
+					if faulted() {
+						clear(p.Stats().Shifts)
+						return false
 					}
-					return false
+					// through without a fault: judged below
+					return caughtUp(p)
 				}
 				return caughtUp(p)
 			})
-			if stage != 2 {
-				t.Fatal("the fault never stopped the sink")
+			mu.Lock()
+			defer mu.Unlock()
+			if failure != nil {
+				t.Fatal(failure)
 			}
+			if !cleared {
+				t.Fatalf("%s: the run never logged %q with %q", tc.name, tc.waiting, tc.cause)
+			}
+			if stored >= sim.Truth().Valid {
+				t.Fatalf("%s: the fault came only after all %d shifts were stored: it stopped nothing", tc.name, stored)
+			}
+			t.Logf("%s: the run waited on the fault (%d shifts stored then) and went on once it was cleared", tc.name, stored)
 			db := openRO(t, path)
 			if n := column(t, db, `SELECT count(*)::VARCHAR FROM shifts`); n[0] != itoa(sim.Truth().Valid) {
 				t.Fatalf("%s shifts stored after the fault, want %d", n[0], sim.Truth().Valid)
