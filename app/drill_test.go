@@ -25,6 +25,7 @@ import (
 	"github.com/segmentio/kafka-go"
 
 	"github.com/stakhanov/stakhanov/ingest"
+	"github.com/stakhanov/stakhanov/internal/testenv"
 	"github.com/stakhanov/stakhanov/simulator"
 )
 
@@ -235,13 +236,7 @@ func TestBrokerOutage(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs Apache Kafka and stops it for 30 s")
 	}
-	unavailable := t.Skipf
-	if ci := os.Getenv("CI"); ci != "" && ci != "false" && ci != "0" {
-		unavailable = t.Fatalf
-	}
-	if _, err := exec.LookPath("java"); err != nil {
-		unavailable("no java on PATH: the broker outage drill needs Apache Kafka (make deps)")
-	}
+	testenv.Command(t, "java", "the broker outage drill runs Apache Kafka: make deps installs a JDK (apt-get install openjdk-17-jdk-headless)")
 	port := drillEnvInt(t, "STAKHANOV_OUTAGE_PORT", 19094)
 	outage := time.Duration(drillEnvInt(t, "STAKHANOV_OUTAGE_SECONDS", 30)) * time.Second
 	script, err := filepath.Abs(filepath.Join("..", "deploy", "kafka", "local-kafka.sh"))
@@ -262,12 +257,7 @@ func TestBrokerOutage(t *testing.T) {
 		}
 		return strings.TrimSpace(stdout.String()), nil
 	}
-	if _, err := kafkaSh("fetch"); err != nil {
-		if _, lerr := exec.LookPath("mvn"); lerr != nil {
-			unavailable("no mvn on PATH and no cached Kafka jars: %v", err)
-		}
-		unavailable("cannot fetch Apache Kafka's jars: %v", err)
-	}
+	kafkaJars(t, kafkaSh)
 	for _, p := range []int{port, port + 1} {
 		if c, err := net.DialTimeout("tcp", "127.0.0.1:"+strconv.Itoa(p), time.Second); err == nil {
 			c.Close()
@@ -448,6 +438,21 @@ func TestBrokerOutage(t *testing.T) {
 		recovered.Sub(back).Round(100*time.Millisecond), done.Sub(back).Round(100*time.Millisecond),
 		a.lost, a.doubled, a.alertsMissing, a.alertsExtra, a.alertMessages, a.alerts, a.alertRepeats,
 		a.deadLetters, a.rejects, a.deadLetterRepeats, time.Since(began).Round(time.Second))
+}
+
+// kafkaJars fills local-kafka.sh's cache of Apache Kafka's jars (from
+// Maven Central, once): without Maven and without the jars cached, the
+// test skips, or fails under CI.
+func kafkaJars(t *testing.T, kafkaSh func(string) (string, error)) {
+	t.Helper()
+	if _, err := kafkaSh("fetch"); err != nil {
+		if _, lerr := exec.LookPath("mvn"); lerr != nil {
+			testenv.Missing(t, fmt.Sprintf("no mvn on PATH and Apache Kafka's jars not cached (%v)", err),
+				"make deps installs Maven (apt-get install maven); deploy/kafka/local-kafka.sh fetch then caches the jars under ~/.cache/stakhanov")
+		}
+		testenv.Missing(t, fmt.Sprintf("cannot fetch Apache Kafka's jars from Maven Central: %v", err),
+			"run deploy/kafka/local-kafka.sh fetch where Maven Central is reachable (the jars are cached under ~/.cache/stakhanov)")
+	}
 }
 
 // drillInput is a simulated run as Kafka messages, and the ids of its

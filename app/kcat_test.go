@@ -3,7 +3,6 @@ package app
 import (
 	"bytes"
 	"encoding/json"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -11,6 +10,7 @@ import (
 
 	"github.com/stakhanov/stakhanov/analytics"
 	"github.com/stakhanov/stakhanov/ingest"
+	"github.com/stakhanov/stakhanov/internal/testenv"
 	"github.com/stakhanov/stakhanov/simulator"
 )
 
@@ -18,14 +18,7 @@ import (
 // test instead of skipping it.
 func needKcat(t *testing.T) string {
 	t.Helper()
-	path, err := exec.LookPath("kcat")
-	if err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatal("kcat not installed (make test installs it)")
-		}
-		t.Skip("kcat not installed")
-	}
-	return path
+	return testenv.Command(t, "kcat", "make deps installs it (apt-get install kcat)")
 }
 
 // TestKcatInAndOut: a librdkafka client produces the input to

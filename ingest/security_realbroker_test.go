@@ -28,6 +28,8 @@ import (
 	"github.com/segmentio/kafka-go/sasl"
 	"github.com/segmentio/kafka-go/sasl/plain"
 	"github.com/segmentio/kafka-go/sasl/scram"
+
+	"github.com/stakhanov/stakhanov/internal/testenv"
 )
 
 // A refusal must end Run within this long: the credentials or the
@@ -62,13 +64,7 @@ func TestSecurityRealBroker(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs Apache Kafka")
 	}
-	unavailable := t.Skipf
-	if ci := os.Getenv("CI"); ci != "" && ci != "false" && ci != "0" {
-		unavailable = t.Fatalf
-	}
-	if _, err := exec.LookPath("java"); err != nil {
-		unavailable("no java on PATH: the TLS and SASL test needs Apache Kafka")
-	}
+	testenv.Command(t, "java", "the TLS and SASL test runs Apache Kafka: make deps installs a JDK (apt-get install openjdk-17-jdk-headless)")
 	port := 19097
 	if s := os.Getenv("STAKHANOV_SECURITY_PORT"); s != "" {
 		var err error
@@ -78,7 +74,7 @@ func TestSecurityRealBroker(t *testing.T) {
 	}
 	dir := t.TempDir()
 	pki := secMakePKI(t, dir)
-	b := secStartBroker(t, dir, port, pki, unavailable)
+	b := secStartBroker(t, dir, port, pki)
 	secAddr := b.secured
 
 	// The input of the refused runs exists, so that nothing but the
@@ -461,7 +457,7 @@ type secBroker struct {
 
 // secStartBroker starts local-kafka.sh's broker with the SASL_SSL listener
 // on port+2 and stops it when the test ends.
-func secStartBroker(t *testing.T, dir string, port int, pki secPKI, unavailable func(string, ...any)) *secBroker {
+func secStartBroker(t *testing.T, dir string, port int, pki secPKI) *secBroker {
 	t.Helper()
 	script, err := filepath.Abs(filepath.Join("..", "deploy", "kafka", "local-kafka.sh"))
 	if err != nil {
@@ -490,9 +486,11 @@ func secStartBroker(t *testing.T, dir string, port int, pki secPKI, unavailable 
 	}
 	if _, err := kafkaSh("fetch"); err != nil {
 		if _, lerr := exec.LookPath("mvn"); lerr != nil {
-			unavailable("no mvn on PATH and no cached Kafka jars: %v", err)
+			testenv.Missing(t, fmt.Sprintf("no mvn on PATH and Apache Kafka's jars not cached (%v)", err),
+				"make deps installs Maven (apt-get install maven); deploy/kafka/local-kafka.sh fetch then caches the jars under ~/.cache/stakhanov")
 		}
-		unavailable("cannot fetch Apache Kafka's jars: %v", err)
+		testenv.Missing(t, fmt.Sprintf("cannot fetch Apache Kafka's jars from Maven Central: %v", err),
+			"run deploy/kafka/local-kafka.sh fetch where Maven Central is reachable (the jars are cached under ~/.cache/stakhanov)")
 	}
 	for _, p := range []int{port, port + 1, port + 2} {
 		if c, err := net.DialTimeout("tcp", "127.0.0.1:"+strconv.Itoa(p), time.Second); err == nil {
