@@ -68,7 +68,13 @@ func StartBroker(o BrokerOptions) (*Broker, error) {
 	}
 	_, portStr, _ := net.SplitHostPort(o.Listen)
 	port, _ := strconv.Atoi(portStr)
+	log := o.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	r := newReaper(log)
 	opts := []kfake.Opt{
+		kfake.ListenFn(r.listen),
 		kfake.NumBrokers(1),
 		kfake.Ports(port),
 		kfake.AllowAutoTopicCreation(),
@@ -89,13 +95,9 @@ func StartBroker(o BrokerOptions) (*Broker, error) {
 		c.Close()
 		return nil, errors.New("embedded broker has no listener")
 	}
-	log := o.Logger
-	if log == nil {
-		log = slog.Default()
-	}
 	ctx, stop := context.WithCancel(context.Background())
 	b := &Broker{cluster: c, Addr: addrs[0], stop: stop, done: make(chan struct{})}
-	r := newReaper(c, b.Addr, log)
+	r.attach(c, b.Addr)
 	go func() {
 		defer close(b.done)
 		r.run(ctx)

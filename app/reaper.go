@@ -2,7 +2,9 @@ package app
 
 import (
 	"context"
+	"errors"
 	"log/slog"
+	"net"
 	"sync"
 	"time"
 
@@ -12,28 +14,45 @@ import (
 )
 
 // The embedded broker expires a classic consumer-group member with a session
-// timer that it starts when it answers the member. A member that dies while
-// its JoinGroup waits for the rebalance never gets that timer: the answer
-// cannot be delivered, the rebalance completes with the dead member in it,
-// the leader assigns it partitions, and those partitions stall until some
-// later rebalance. Apache Kafka expires such a member after its session
-// timeout. The reaper gives the embedded broker that behaviour: it watches
-// the group requests each member sends, and a member of a stable group that
-// has been silent for longer than its session timeout is removed with a
-// LeaveGroup on its behalf, which starts the rebalance that hands its
-// partitions to the living.
+// timer that it starts when it answers the member. Two kinds of member never
+// get that timer, and so are never expired, where Apache Kafka expires them
+// after their session timeout:
 //
-// Only stable groups are reaped because members waiting in JoinGroup or
-// SyncGroup legitimately send nothing for up to the rebalance timeout.
+//   - one whose connection closes in the middle of joining (its JoinGroup or
+//     SyncGroup unanswered, or answered but not followed by its SyncGroup):
+//     the broker answers into the closed connection as if the answer had
+//     arrived. Such a member is counted in the rebalance, may be made its
+//     leader, whose SyncGroup the living then wait for until the rebalance
+//     timeout, and keeps the partitions it is given. The broker's connections
+//     are watched (connwatch.go), and such a member is removed as soon as its
+//     connection closes;
+//   - any other member that falls silent in a stable group without a timer
+//     running: the reaper watches the group requests each member sends, and
+//     one silent for longer than its session timeout is removed.
+//
+// Both are removed with a LeaveGroup on the member's behalf, which starts the
+// rebalance that hands its partitions to the living. Members waiting in
+// JoinGroup or SyncGroup on a live connection are never touched: they
+// legitimately send nothing for up to the rebalance timeout.
 type reaper struct {
 	cluster *kfake.Cluster
 	addr    string
 	log     *slog.Logger
 	every   time.Duration
+	wake    chan struct{} // a connection was lost
 
 	mu     sync.Mutex
 	seen   map[string]map[string]seenMember // group → member id → last request
 	stable map[string]stableMark            // group → since when stable, by generation
+	gone   []lostEntry                      // members lost with their connections, to remove
+}
+
+// lostEntry is a lost member still to remove; one whose id is unknown is
+// looked for among the group's members by its connection's address until
+// until.
+type lostEntry struct {
+	lostMember
+	until time.Time
 }
 
 type seenMember struct {
@@ -50,19 +69,56 @@ type stableMark struct {
 // saw; it is Kafka's default session.timeout.ms.
 const defaultSession = 45 * time.Second
 
-func newReaper(c *kfake.Cluster, addr string, log *slog.Logger) *reaper {
-	r := &reaper{
-		cluster: c,
-		addr:    addr,
-		log:     log,
-		every:   time.Second,
-		seen:    map[string]map[string]seenMember{},
-		stable:  map[string]stableMark{},
+// newReaper makes a reaper; attach gives it its broker.
+func newReaper(log *slog.Logger) *reaper {
+	return &reaper{
+		log:    log,
+		every:  time.Second,
+		wake:   make(chan struct{}, 1),
+		seen:   map[string]map[string]seenMember{},
+		stable: map[string]stableMark{},
 	}
+}
+
+// attach starts observing c's group requests; addr is where a LeaveGroup
+// is sent.
+func (r *reaper) attach(c *kfake.Cluster, addr string) {
+	r.cluster, r.addr = c, addr
 	for _, key := range []kmsg.Key{kmsg.JoinGroup, kmsg.SyncGroup, kmsg.Heartbeat, kmsg.OffsetCommit, kmsg.LeaveGroup} {
 		c.ControlKey(int16(key), r.observe)
 	}
-	return r
+}
+
+// listen is the broker's listener: its connections are watched.
+func (r *reaper) listen(network, address string) (net.Listener, error) {
+	ln, err := net.Listen(network, address)
+	if err != nil {
+		return nil, err
+	}
+	return &watchListener{Listener: ln, ev: r}, nil
+}
+
+// joined: a connection saw member's JoinGroup answered.
+func (r *reaper) joined(group, member string, sessionMillis int32) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.touch(group, member, time.Now(), time.Duration(sessionMillis)*time.Millisecond)
+}
+
+// lost: a connection closed with these members in the middle of joining.
+// A member the broker created for a first JoinGroup that had no answer has
+// an id nobody saw; it is looked for by its connection's address for a few
+// seconds (the broker may not have handled that JoinGroup yet).
+func (r *reaper) lost(ms []lostMember) {
+	r.mu.Lock()
+	for _, m := range ms {
+		r.gone = append(r.gone, lostEntry{lostMember: m, until: time.Now().Add(5 * time.Second)})
+	}
+	r.mu.Unlock()
+	select {
+	case r.wake <- struct{}{}:
+	default:
+	}
 }
 
 // observe runs on the broker's request loop; it only records and never
@@ -108,7 +164,8 @@ func (r *reaper) touch(group, member string, at time.Time, session time.Duration
 	ms[member] = s
 }
 
-// run sweeps until ctx ends.
+// run removes lost members as they are reported and sweeps for silent
+// ones until ctx ends.
 func (r *reaper) run(ctx context.Context) {
 	t := time.NewTicker(r.every)
 	defer t.Stop()
@@ -116,10 +173,73 @@ func (r *reaper) run(ctx context.Context) {
 		select {
 		case <-ctx.Done():
 			return
+		case <-r.wake:
+			r.removeLost(ctx, time.Now())
 		case <-t.C:
+			r.removeLost(ctx, time.Now())
 			r.sweep(ctx, time.Now())
 		}
 	}
+}
+
+// removeLost removes the members lost with their connections.
+func (r *reaper) removeLost(ctx context.Context, now time.Time) {
+	r.mu.Lock()
+	todo := r.gone
+	r.gone = nil
+	r.mu.Unlock()
+	var again []lostEntry
+	for _, l := range todo {
+		if l.member != "" {
+			r.leave(ctx, l.group, l.member, "embedded broker: removed a group member whose connection closed in the middle of joining", "why", l.why)
+			continue
+		}
+		found := false
+		if info := r.cluster.GroupInfo(l.group); info != nil {
+			for _, m := range info.Members {
+				r.mu.Lock()
+				_, known := r.seen[l.group][m.MemberID]
+				r.mu.Unlock()
+				// created for that connection's JoinGroup, and never heard of since
+				if m.ClientHost == l.host && !known {
+					found = true
+					r.leave(ctx, l.group, m.MemberID, "embedded broker: removed a group member whose connection closed in the middle of joining", "why", l.why)
+				}
+			}
+		}
+		if !found && now.Before(l.until) {
+			again = append(again, l)
+		}
+	}
+	if len(again) > 0 {
+		r.mu.Lock()
+		r.gone = append(r.gone, again...)
+		r.mu.Unlock()
+	}
+}
+
+// leave removes member from group with a LeaveGroup on its behalf and logs
+// msg with args; a failure is logged and left to the next sweep.
+func (r *reaper) leave(ctx context.Context, group, member, msg string, args ...any) bool {
+	client := &kafka.Client{Addr: kafka.TCP(r.addr), Timeout: 5 * time.Second}
+	resp, err := client.LeaveGroup(ctx, &kafka.LeaveGroupRequest{
+		GroupID: group,
+		Members: []kafka.LeaveGroupRequestMember{{ID: member}},
+	})
+	if err == nil && resp.Error != nil {
+		err = resp.Error
+	}
+	if err == nil && len(resp.Members) > 0 && resp.Members[0].Error != nil {
+		err = resp.Members[0].Error
+	}
+	if err != nil {
+		if ctx.Err() == nil && !errors.Is(err, kafka.UnknownMemberId) {
+			r.log.Warn("embedded broker: removing a group member failed", "group", group, "member", member, "err", err)
+		}
+		return false
+	}
+	r.log.Info(msg, append([]any{"group", group, "member", member}, args...)...)
+	return true
 }
 
 // silent is a member to remove.
@@ -180,21 +300,8 @@ func (r *reaper) sweep(ctx context.Context, now time.Time) {
 		r.mu.Unlock()
 	}
 
-	client := &kafka.Client{Addr: kafka.TCP(r.addr), Timeout: 5 * time.Second}
 	for _, d := range dead {
-		resp, err := client.LeaveGroup(ctx, &kafka.LeaveGroupRequest{
-			GroupID: d.group,
-			Members: []kafka.LeaveGroupRequestMember{{ID: d.member}},
-		})
-		if err == nil && resp.Error != nil {
-			err = resp.Error
-		}
-		if err != nil {
-			r.log.Warn("embedded broker: removing a silent group member failed; will retry",
-				"group", d.group, "member", d.member, "err", err)
-			continue
-		}
-		r.log.Info("embedded broker: removed a group member silent past its session timeout",
-			"group", d.group, "member", d.member, "silent", d.for_.Round(time.Millisecond))
+		r.leave(ctx, d.group, d.member, "embedded broker: removed a group member silent past its session timeout",
+			"silent", d.for_.Round(time.Millisecond))
 	}
 }
