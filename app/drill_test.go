@@ -38,38 +38,49 @@ import (
 // it times out, so its successor gets partitions about this much later.
 const drillSessionTimeout = 10 * time.Second
 
-// TestCrashDrill streams a simulated input of STAKHANOV_DRILL_EVENTS
-// messages (default 100 000) while one `stakhanov run` (role all) is
-// SIGKILLed STAKHANOV_DRILL_KILLS times (default 5) at moments a seeded RNG
-// picks (STAKHANOV_DRILL_SEED, default 1935), and started again after each
-// kill on the same DuckDB file. An uninterrupted `stakhanov run` of another
-// group reads the same topic from the start. At the end both DuckDB files
-// hold the same rows, the shifts are exactly the distinct valid input, and
-// the killed run's alerts topic holds exactly its table's alert ids (with
-// repeats, which are counted).
+// TestCrashDrillShort is the crash drill every test run makes: 100 000
+// events, 5 kills, on the embedded broker (or KAFKA_BROKERS), about a
+// minute and a half. STAKHANOV_DRILL_SEED (default 1935) picks the kills.
+func TestCrashDrillShort(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the binary, runs and kills pipeline processes for about a minute and a half")
+	}
+	crashDrill(t, 100_000, 5, drillEnvInt(t, "STAKHANOV_DRILL_SEED", 1935))
+}
+
+// TestCrashDrill is the crash drill at any size: STAKHANOV_DRILL_EVENTS
+// messages (default 100 000), STAKHANOV_DRILL_KILLS kills (default 5),
+// STAKHANOV_DRILL_SEED (default 1935). Opt-in with STAKHANOV_DRILL=1;
+// KAFKA_BROKERS runs it on a real broker; STAKHANOV_DRILL_DIR keeps the
+// logs and DuckDB files.
+func TestCrashDrill(t *testing.T) {
+	if os.Getenv("STAKHANOV_DRILL") == "" {
+		// minutes long at the sizes it is meant for
+		t.Skip("crash drill: set STAKHANOV_DRILL=1 (see RELIABILITY.md)")
+	}
+	crashDrill(t, drillEnvInt(t, "STAKHANOV_DRILL_EVENTS", 100_000), drillEnvInt(t, "STAKHANOV_DRILL_KILLS", 5),
+		drillEnvInt(t, "STAKHANOV_DRILL_SEED", 1935))
+}
+
+// crashDrill streams a simulated input of about events messages while one
+// `stakhanov run` (role all) is SIGKILLed kills times at moments a seeded
+// RNG picks, and started again after each kill on the same DuckDB file. An
+// uninterrupted `stakhanov run` of another group reads the same topic from
+// the start. At the end both DuckDB files hold the same rows, the shifts
+// are exactly the distinct valid input, and the killed run's alerts topic
+// holds exactly its table's alert ids (with repeats, which are counted).
 //
 // A kill comes, four times in five, a random 0.3–4 s after the process was
 // assigned its partitions (while it processes, publishes, checkpoints and
 // commits); otherwise a random 0–1.5 s after it was started (while it opens
 // DuckDB, creates topics or joins the group).
-//
-// Opt-in with STAKHANOV_DRILL=1; KAFKA_BROKERS runs it on a real broker;
-// STAKHANOV_DRILL_DIR keeps the logs and DuckDB files.
-func TestCrashDrill(t *testing.T) {
-	if os.Getenv("STAKHANOV_DRILL") == "" {
-		// Minutes long, and on the embedded broker a restart can wait
-		// 35-70 s for a rebalance (RELIABILITY.md); run it on Apache Kafka.
-		t.Skip("crash drill: set STAKHANOV_DRILL=1 (see RELIABILITY.md)")
-	}
-	events := drillEnvInt(t, "STAKHANOV_DRILL_EVENTS", 100_000)
-	kills := drillEnvInt(t, "STAKHANOV_DRILL_KILLS", 5)
-	seed := drillEnvInt(t, "STAKHANOV_DRILL_SEED", 1935)
+func crashDrill(t *testing.T, events, kills, seed int) {
 	rng := rand.New(rand.NewPCG(uint64(seed), 1))
 	began := time.Now()
 
 	bin := buildBinary(t)
-	addr := brokerFor(t, bin)
 	dir := drillDir(t)
+	addr := brokerFor(t, bin, dir)
 	ctx := context.Background()
 	client := &kafka.Client{Addr: kafka.TCP(addr), Timeout: 10 * time.Second}
 	run := fmt.Sprintf("drill%d", time.Now().UnixNano()%1e9)

@@ -30,13 +30,20 @@ func buildBinary(t *testing.T) string {
 }
 
 // brokerFor returns KAFKA_BROKERS, or starts `stakhanov broker` in its own
-// process so that several pipeline processes can share it.
-func brokerFor(t *testing.T, bin string) string {
+// process so that several pipeline processes can share it; its log goes to
+// broker.log in dir.
+func brokerFor(t *testing.T, bin, dir string) string {
 	t.Helper()
 	if b := os.Getenv("KAFKA_BROKERS"); b != "" {
 		return strings.Split(b, ",")[0]
 	}
 	cmd := exec.Command(bin, "broker", "--listen", "127.0.0.1:0", "--topics", "")
+	logFile, err := os.Create(filepath.Join(dir, "broker.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { logFile.Close() })
+	cmd.Stderr = logFile
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -145,8 +152,8 @@ func TestProcessesKilledAndAdded(t *testing.T) {
 		t.Skip("builds the binary and runs five processes")
 	}
 	bin := buildBinary(t)
-	addr := brokerFor(t, bin)
 	dir := t.TempDir()
+	addr := brokerFor(t, bin, dir)
 	ctx := context.Background()
 	client := &kafka.Client{Addr: kafka.TCP(addr), Timeout: 10 * time.Second}
 	run := fmt.Sprintf("mp%d", time.Now().UnixNano()%1e9)
