@@ -9,9 +9,16 @@
 #   deploy/kafka/local-kafka.sh down                         # stop it, drop its data
 #   deploy/kafka/local-kafka.sh stop                         # stop it, keep its data
 #   deploy/kafka/local-kafka.sh start                        # start it again on that data
+#   deploy/kafka/local-kafka.sh ports                        # its ports, as KAFKA_PORT=… lines
 #   deploy/kafka/local-kafka.sh create-topic NAME PARTITIONS [key=value ...]
 #                                    # e.g. cleanup.policy=compact segment.ms=100
 #   deploy/kafka/local-kafka.sh fetch                        # only fill the jar cache
+#
+# Free ports from the OS, for tests and runs side by side (python3 asks the OS):
+#
+#   export KAFKA_PORT=auto KAFKA_STATE_DIR=$(mktemp -d)
+#   KAFKA_BROKERS=$(deploy/kafka/local-kafka.sh up)          # 127.0.0.1:<a free port>
+#   deploy/kafka/local-kafka.sh down                         # finds its ports in KAFKA_STATE_DIR
 #
 # No tarball and no Docker: the broker's jars come from Maven Central through
 # `mvn dependency:copy-dependencies` on a generated pom, once, into a cache
@@ -23,7 +30,12 @@
 # Variables (all optional):
 #   KAFKA_VERSION          Apache Kafka release from Maven Central (3.9.2; 4.x works too)
 #   KAFKA_PORT             client (PLAINTEXT) port on 127.0.0.1                 (9092)
-#   KAFKA_CONTROLLER_PORT  KRaft controller port on 127.0.0.1            (KAFKA_PORT+1)
+#                          auto (or 0): `up` takes a free port from the OS (and a free
+#                          controller port, unless KAFKA_CONTROLLER_PORT says otherwise)
+#                          and prints the address it took; the other commands read the
+#                          ports from KAFKA_STATE_DIR, which must then be set (or pass
+#                          the port `up` printed as KAFKA_PORT)
+#   KAFKA_CONTROLLER_PORT  KRaft controller port on 127.0.0.1   (KAFKA_PORT+1; with auto, auto)
 #   KAFKA_QUORUM           static  = controller.quorum.voters (default, any KRaft version)
 #                          dynamic = controller.quorum.bootstrap.servers + format --standalone
 #                                    (KIP-853; Kafka >= 3.9)
@@ -42,6 +54,7 @@
 #                          SASL_SSL (mechanisms PLAIN, SCRAM-SHA-256, SCRAM-SHA-512).
 #                          The PLAINTEXT listener stays (controller link, admin,
 #                          readiness probe) and `up` still prints its address.
+#                          auto (or 0): a free port from the OS (`ports` names it).
 #   KAFKA_SSL_CERT         PEM file: the server certificate, then any intermediates
 #                          (required with KAFKA_SASL_SSL_PORT)
 #   KAFKA_SSL_KEY          PEM file: its private key, unencrypted PKCS#8
@@ -64,6 +77,78 @@ readonly PROBE_SRC="$SCRIPT_DIR/KafkaProbe.java"
 
 KAFKA_VERSION=${KAFKA_VERSION:-3.9.2}
 KAFKA_PORT=${KAFKA_PORT:-9092}
+KAFKA_CONTROLLER_PORT=${KAFKA_CONTROLLER_PORT:-}
+KAFKA_SASL_SSL_PORT=${KAFKA_SASL_SSL_PORT:-}
+
+log() { printf 'local-kafka: %s\n' "$*" >&2; }
+die() { log "error: $*"; exit 1; }
+
+# ---------------------------------------------------------------- ports
+
+is_auto() { [[ $1 == auto || $1 == 0 ]]; }
+
+# free_ports N: N distinct TCP ports of 127.0.0.1 that the OS reports free: it
+# picks each for a socket bound to port 0, and all are held until the last is
+# picked. (Another process may still take one before the broker binds it; `up`
+# then fails on the port in use, naming it.)
+free_ports() {
+    command -v python3 >/dev/null || die "free ports (KAFKA_PORT=auto) are asked of the OS through python3, which is not installed; install it or set the ports"
+    python3 -c '
+import socket, sys
+socks = []
+for _ in range(int(sys.argv[1])):
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    s.bind(("127.0.0.1", 0))
+    socks.append(s)
+print(" ".join(str(s.getsockname()[1]) for s in socks))
+' "$1"
+}
+
+# state_port LISTENER: the port of PLAINTEXT, CONTROLLER or SASL_SSL in the
+# server.properties of KAFKA_STATE_DIR, if any.
+state_port() {
+    sed -n "s|^listeners=\(.*[=,]\)\{0,1\}$1://127\.0\.0\.1:\([0-9][0-9]*\).*|\2|p" \
+        "$KAFKA_STATE_DIR/server.properties" 2>/dev/null | head -n 1
+}
+
+# Ports given as auto: `up` takes free ones (or, when a broker of this state
+# dir is running, its own); every other command reads them from the state dir.
+if is_auto "$KAFKA_PORT" || is_auto "$KAFKA_CONTROLLER_PORT" || is_auto "$KAFKA_SASL_SSL_PORT"; then
+    if is_auto "$KAFKA_PORT" && [[ -z $KAFKA_CONTROLLER_PORT ]]; then
+        KAFKA_CONTROLLER_PORT=auto
+    fi
+    from_state=0
+    case ${1:-} in
+        fetch | help | -h | --help | "") # no port involved
+            is_auto "$KAFKA_PORT" && KAFKA_PORT=9092
+            is_auto "$KAFKA_CONTROLLER_PORT" && KAFKA_CONTROLLER_PORT=
+            is_auto "$KAFKA_SASL_SSL_PORT" && KAFKA_SASL_SSL_PORT=
+            ;;
+        up)
+            if [[ -n ${KAFKA_STATE_DIR:-} && -s $KAFKA_STATE_DIR/kafka.pid ]] &&
+                kill -0 "$(<"$KAFKA_STATE_DIR/kafka.pid")" 2>/dev/null; then
+                from_state=1
+            else
+                read -r -a picked <<<"$(free_ports 3)"
+                is_auto "$KAFKA_PORT" && KAFKA_PORT=${picked[0]}
+                is_auto "$KAFKA_CONTROLLER_PORT" && KAFKA_CONTROLLER_PORT=${picked[1]}
+                is_auto "$KAFKA_SASL_SSL_PORT" && KAFKA_SASL_SSL_PORT=${picked[2]}
+            fi
+            ;;
+        *) from_state=1 ;;
+    esac
+    if ((from_state)); then
+        [[ -n ${KAFKA_STATE_DIR:-} ]] ||
+            die "KAFKA_PORT=auto: set KAFKA_STATE_DIR to the state dir \`up\` used (the ports are read from there), or set KAFKA_PORT to the port \`up\` printed"
+        if [[ ! -f $KAFKA_STATE_DIR/server.properties ]]; then
+            [[ ${1:-} == down || ${1:-} == stop ]] && { log "nothing to stop (no broker state in $KAFKA_STATE_DIR)"; exit 0; }
+            die "no broker state in $KAFKA_STATE_DIR to read the ports from (run up first)"
+        fi
+        is_auto "$KAFKA_PORT" && KAFKA_PORT=$(state_port PLAINTEXT)
+        is_auto "$KAFKA_CONTROLLER_PORT" && KAFKA_CONTROLLER_PORT=$(state_port CONTROLLER)
+        is_auto "$KAFKA_SASL_SSL_PORT" && KAFKA_SASL_SSL_PORT=$(state_port SASL_SSL)
+    fi
+fi
 KAFKA_CONTROLLER_PORT=${KAFKA_CONTROLLER_PORT:-$((KAFKA_PORT + 1))}
 KAFKA_QUORUM=${KAFKA_QUORUM:-static}
 STAKHANOV_CACHE=${STAKHANOV_CACHE:-${HOME:-/tmp}/.cache/stakhanov}
@@ -74,7 +159,6 @@ KAFKA_STOP_TIMEOUT=${KAFKA_STOP_TIMEOUT:-30}
 MVN=${MVN:-mvn}
 # log4j2 for Kafka 4.0.x, whose pom names no log4j (4.1+ brings its own version).
 KAFKA_LOG4J2_VERSION=${KAFKA_LOG4J2_VERSION:-2.24.3}
-KAFKA_SASL_SSL_PORT=${KAFKA_SASL_SSL_PORT:-}
 KAFKA_SSL_CERT=${KAFKA_SSL_CERT:-}
 KAFKA_SSL_KEY=${KAFKA_SSL_KEY:-}
 KAFKA_SSL_CLIENT_CA=${KAFKA_SSL_CLIENT_CA:-}
@@ -99,9 +183,6 @@ readonly KEYSTORE_PEM="$KAFKA_STATE_DIR/keystore.pem"
 readonly TRUSTSTORE_PEM="$KAFKA_STATE_DIR/truststore.pem"
 # Marks a state dir as ours, so `up` and `down` never wipe a directory they did not make.
 readonly MARKER="$KAFKA_STATE_DIR/.stakhanov-local-kafka"
-
-log() { printf 'local-kafka: %s\n' "$*" >&2; }
-die() { log "error: $*"; exit 1; }
 
 usage() {
     sed -n '2,/^set -euo/{/^set -euo/d;s/^# \{0,1\}//;p}' "${BASH_SOURCE[0]}" >&2
@@ -764,6 +845,15 @@ cmd_create_topic() {
     java_tool admin.log warn "$PROBE_SRC" create-topic "$ADDR" "$@"
 }
 
+# The ports of the broker in the state dir, one shell assignment a line.
+cmd_ports() {
+    [[ -f $SERVER_PROPS ]] || die "no broker state in $KAFKA_STATE_DIR (run up first)"
+    printf 'KAFKA_PORT=%s\nKAFKA_CONTROLLER_PORT=%s\n' "$(state_port PLAINTEXT)" "$(state_port CONTROLLER)"
+    local secured
+    secured=$(configured_sasl_ssl_port)
+    [[ -z $secured ]] || printf 'KAFKA_SASL_SSL_PORT=%s\n' "$secured"
+}
+
 cmd_logs() {
     [[ -f $SERVER_LOG ]] || die "no log at $SERVER_LOG"
     if [[ ${1:-} == -f ]]; then
@@ -778,6 +868,7 @@ case ${1:-} in
     stop) cmd_stop ;;
     start) cmd_start ;;
     status) cmd_status ;;
+    ports) cmd_ports ;;
     logs) cmd_logs "${2:-}" ;;
     create-topic)
         shift
