@@ -23,8 +23,9 @@ deps:
 
 # The Kafka-facing tests run twice: on the embedded broker, and on a real
 # single-node Apache Kafka (deploy/kafka/local-kafka.sh, jars from Maven
-# Central, cached outside the repository) on a port of its own.
-KAFKA_TEST_PORT ?= 19092
+# Central, cached outside the repository) on ports of its own: free ones the
+# OS picks (auto), or KAFKA_TEST_PORT and the one after it for its controller.
+KAFKA_TEST_PORT ?= auto
 
 # The analysts' notebooks run in a virtualenv cached outside the repository,
 # one per version of notebooks/requirements.txt (exact pins).
@@ -52,8 +53,10 @@ test: deps $(NB_VENV)/.ok
 	$(GO) test -count=1 ./...
 	$(GO) test -count=1 -race ./shift/... ./processors/... ./ingest/... ./simulator/...
 	$(MAKE) --no-print-directory fuzz
-	@set -e; export KAFKA_PORT=$(KAFKA_TEST_PORT); \
-	trap 'deploy/kafka/local-kafka.sh down >/dev/null 2>&1 || true' EXIT; \
+	@set -e; export KAFKA_PORT=$(KAFKA_TEST_PORT) KAFKA_STATE_DIR=$$(mktemp -d); \
+	trap 'rc=$$?; deploy/kafka/local-kafka.sh down >/dev/null 2>&1 || true; \
+	  if [ $$rc = 0 ]; then rm -rf "$$KAFKA_STATE_DIR" "$$KAFKA_STATE_DIR.lock"; \
+	  else echo "the logs of Apache Kafka: $$KAFKA_STATE_DIR/logs"; fi' EXIT; \
 	brokers=$$(deploy/kafka/local-kafka.sh up); \
 	echo "== against Apache Kafka $${KAFKA_VERSION:-(pinned)} at $$brokers"; \
 	KAFKA_BROKERS=$$brokers $(GO) test -count=1 ./ingest/... ./app/...

@@ -235,8 +235,8 @@ func crashDrill(t *testing.T, events, kills, seed int) {
 }
 
 // TestBrokerOutage runs a real Apache Kafka of its own (local-kafka.sh on
-// port STAKHANOV_OUTAGE_PORT, default 19094, state in a temporary
-// directory), streams the simulated input into it while a `stakhanov run`
+// free ports the OS picks, or on STAKHANOV_OUTAGE_PORT and the port after
+// it when that is set; state in a temporary directory), streams the simulated input into it while a `stakhanov run`
 // processes it, stops the broker mid-stream for STAKHANOV_OUTAGE_SECONDS
 // (default 30) keeping its data, starts it again and keeps producing. The
 // pipeline must wait, not exit, say in its log what it is waiting for, back
@@ -248,15 +248,19 @@ func TestBrokerOutage(t *testing.T) {
 		t.Skip("runs Apache Kafka and stops it for 30 s")
 	}
 	testenv.Command(t, "java", "the broker outage drill runs Apache Kafka: make deps installs a JDK (apt-get install openjdk-17-jdk-headless)")
-	port := drillEnvInt(t, "STAKHANOV_OUTAGE_PORT", 19094)
+	port := drillEnvInt(t, "STAKHANOV_OUTAGE_PORT", 0) // 0: free ports from the OS
 	outage := time.Duration(drillEnvInt(t, "STAKHANOV_OUTAGE_SECONDS", 30)) * time.Second
 	script, err := filepath.Abs(filepath.Join("..", "deploy", "kafka", "local-kafka.sh"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	dir := drillDir(t)
-	env := append(os.Environ(), "KAFKA_PORT="+strconv.Itoa(port), "KAFKA_CONTROLLER_PORT="+strconv.Itoa(port+1),
+	// stop and start find the ports in the state dir
+	env := append(os.Environ(), "KAFKA_PORT=auto", "KAFKA_CONTROLLER_PORT=auto", "KAFKA_SASL_SSL_PORT=",
 		"KAFKA_STATE_DIR="+filepath.Join(dir, "kafka"))
+	if port != 0 {
+		env = append(env, "KAFKA_PORT="+strconv.Itoa(port), "KAFKA_CONTROLLER_PORT="+strconv.Itoa(port+1))
+	}
 	kafkaSh := func(cmd string) (string, error) {
 		c := exec.Command(script, cmd)
 		c.Env = env
@@ -269,10 +273,12 @@ func TestBrokerOutage(t *testing.T) {
 		return strings.TrimSpace(stdout.String()), nil
 	}
 	kafkaJars(t, kafkaSh)
-	for _, p := range []int{port, port + 1} {
-		if c, err := net.DialTimeout("tcp", "127.0.0.1:"+strconv.Itoa(p), time.Second); err == nil {
-			c.Close()
-			t.Fatalf("port %d is in use: set STAKHANOV_OUTAGE_PORT to a free pair of ports", p)
+	if port != 0 {
+		for _, p := range []int{port, port + 1} {
+			if c, err := net.DialTimeout("tcp", "127.0.0.1:"+strconv.Itoa(p), time.Second); err == nil {
+				c.Close()
+				t.Fatalf("port %d is in use: set STAKHANOV_OUTAGE_PORT to the first of a free pair of ports, or unset it to take free ports from the OS", p)
+			}
 		}
 	}
 	began := time.Now()

@@ -50,8 +50,8 @@ const (
 )
 
 // TestSecurityRealBroker runs Apache Kafka with a SASL_SSL listener
-// (local-kafka.sh with KAFKA_SASL_SSL_PORT; ports STAKHANOV_SECURITY_PORT,
-// +1, +2, default 19097-19099) behind a certificate from a CA made for the
+// (local-kafka.sh with KAFKA_SASL_SSL_PORT; on free ports the OS picks, or
+// on STAKHANOV_SECURITY_PORT, +1 and +2 when that is set) behind a certificate from a CA made for the
 // test, and checks that the pipeline works through that listener alone
 // with each SASL mechanism, and that wrong credentials or an untrusted
 // certificate stop Run promptly with ErrAuthentication. It starts its own
@@ -65,7 +65,7 @@ func TestSecurityRealBroker(t *testing.T) {
 		t.Skip("runs Apache Kafka")
 	}
 	testenv.Command(t, "java", "the TLS and SASL test runs Apache Kafka: make deps installs a JDK (apt-get install openjdk-17-jdk-headless)")
-	port := 19097
+	port := 0 // free ports from the OS
 	if s := os.Getenv("STAKHANOV_SECURITY_PORT"); s != "" {
 		var err error
 		if port, err = strconv.Atoi(s); err != nil || port < 1 || port > 65533 {
@@ -456,7 +456,8 @@ type secBroker struct {
 }
 
 // secStartBroker starts local-kafka.sh's broker with the SASL_SSL listener
-// on port+2 and stops it when the test ends.
+// on port+2 (port 0: on free ports the OS picks) and stops it when the test
+// ends.
 func secStartBroker(t *testing.T, dir string, port int, pki secPKI) *secBroker {
 	t.Helper()
 	script, err := filepath.Abs(filepath.Join("..", "deploy", "kafka", "local-kafka.sh"))
@@ -464,9 +465,11 @@ func secStartBroker(t *testing.T, dir string, port int, pki secPKI) *secBroker {
 		t.Fatal(err)
 	}
 	state := filepath.Join(dir, "kafka")
-	env := append(os.Environ(),
-		"KAFKA_PORT="+strconv.Itoa(port), "KAFKA_CONTROLLER_PORT="+strconv.Itoa(port+1),
-		"KAFKA_SASL_SSL_PORT="+strconv.Itoa(port+2), "KAFKA_STATE_DIR="+state,
+	ports := []string{"KAFKA_PORT=auto", "KAFKA_CONTROLLER_PORT=auto", "KAFKA_SASL_SSL_PORT=auto"}
+	if port != 0 {
+		ports = []string{"KAFKA_PORT=" + strconv.Itoa(port), "KAFKA_CONTROLLER_PORT=" + strconv.Itoa(port+1), "KAFKA_SASL_SSL_PORT=" + strconv.Itoa(port+2)}
+	}
+	env := append(append(os.Environ(), ports...), "KAFKA_STATE_DIR="+state,
 		"KAFKA_SSL_CERT="+pki.serverCertFile, "KAFKA_SSL_KEY="+pki.serverKey, "KAFKA_SSL_CLIENT_CA="+pki.caFile,
 		"KAFKA_PLAIN_USERS="+secPlainUser+":"+secPlainPassword+",bob:bob-secret",
 		"KAFKA_SCRAM_USERS="+secScramUser+":"+secScramPassword)
@@ -492,13 +495,15 @@ func secStartBroker(t *testing.T, dir string, port int, pki secPKI) *secBroker {
 		testenv.Missing(t, fmt.Sprintf("cannot fetch Apache Kafka's jars from Maven Central: %v", err),
 			"run deploy/kafka/local-kafka.sh fetch where Maven Central is reachable (the jars are cached under ~/.cache/stakhanov)")
 	}
-	for _, p := range []int{port, port + 1, port + 2} {
-		if c, err := net.DialTimeout("tcp", "127.0.0.1:"+strconv.Itoa(p), time.Second); err == nil {
-			c.Close()
-			t.Fatalf("port %d is in use: set STAKHANOV_SECURITY_PORT to the first of three free ports", p)
+	if port != 0 {
+		for _, p := range []int{port, port + 1, port + 2} {
+			if c, err := net.DialTimeout("tcp", "127.0.0.1:"+strconv.Itoa(p), time.Second); err == nil {
+				c.Close()
+				t.Fatalf("port %d is in use: set STAKHANOV_SECURITY_PORT to the first of three free ports, or unset it to take free ports from the OS", p)
+			}
 		}
 	}
-	b := &secBroker{secured: "127.0.0.1:" + strconv.Itoa(port+2), serverLog: filepath.Join(state, "logs", "server.log")}
+	b := &secBroker{serverLog: filepath.Join(state, "logs", "server.log")}
 	t.Cleanup(func() {
 		if t.Failed() {
 			if log, err := os.ReadFile(b.serverLog); err == nil {
@@ -516,6 +521,19 @@ func secStartBroker(t *testing.T, dir string, port int, pki secPKI) *secBroker {
 	began := time.Now()
 	if b.plain, err = kafkaSh("up"); err != nil {
 		t.Fatal(err)
+	}
+	// the SASL_SSL port it listens on, as `ports` names it
+	out, err := kafkaSh("ports")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range strings.Split(out, "\n") {
+		if p, ok := strings.CutPrefix(l, "KAFKA_SASL_SSL_PORT="); ok {
+			b.secured = "127.0.0.1:" + p
+		}
+	}
+	if b.secured == "" {
+		t.Fatalf("local-kafka.sh ports names no SASL_SSL port:\n%s", out)
 	}
 	t.Logf("broker up in %s: PLAINTEXT %s, SASL_SSL %s", time.Since(began).Round(100*time.Millisecond), b.plain, b.secured)
 	return b

@@ -5,8 +5,8 @@
 #   bench/kafka-streams/run.sh [EVENTS]          # default 1 000 000
 #
 # 1. builds the peer (mvn -q -B package), and bin/stakhanov when missing;
-# 2. starts Apache Kafka (deploy/kafka/local-kafka.sh up on KAFKA_PORT), or uses
-#    KAFKA_BROKERS when set;
+# 2. starts Apache Kafka (deploy/kafka/local-kafka.sh up on KAFKA_PORT, free ports
+#    from the OS by default), or uses KAFKA_BROKERS when set;
 # 3. fills a fresh 8-partition topic with EVENTS simulated events
 #    (bin/stakhanov simulate --events EVENTS);
 # 4. runs the peer on it from the beginning until every input offset is
@@ -21,7 +21,8 @@
 #
 # Variables (all optional):
 #   EVENTS            simulated events                                   (1000000)
-#   KAFKA_PORT        port of the broker started here                      (19097)
+#   KAFKA_PORT        port of the broker started here (and the next for its
+#                     controller); auto: free ports from the OS               (auto)
 #   KAFKA_BROKERS     use this broker instead of starting one
 #   STREAMS_THREADS   the peer's num.stream.threads                            (2)
 #   GUARANTEE         the peer's processing.guarantee        (exactly_once_v2; or at_least_once)
@@ -35,7 +36,7 @@ set -euo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 ROOT=$(cd "$HERE/../.." && pwd)
 EVENTS=${1:-${EVENTS:-1000000}}
-KAFKA_PORT=${KAFKA_PORT:-19097}
+KAFKA_PORT=${KAFKA_PORT:-auto}
 STREAMS_THREADS=${STREAMS_THREADS:-2}
 GUARANTEE=${GUARANTEE:-exactly_once_v2}
 PEER_JAVA_OPTS=${PEER_JAVA_OPTS:--Xms1g -Xmx2g}
@@ -48,6 +49,8 @@ REBUILD=${REBUILD:-0}
 STAKHANOV=$ROOT/bin/stakhanov
 JAR=$HERE/target/stakhanov-kafka-streams.jar
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/stakhanov-ks-bench.XXXXXX")
+# the broker started here keeps its state (and, with KAFKA_PORT=auto, its ports) in WORK
+KAFKA_STATE_DIR=$WORK/kafka
 RUN=$(date +%s)
 TOPIC=ks-bench-$RUN
 STARTED_BROKER=0
@@ -63,7 +66,7 @@ cleanup() {
         wait "$BG_PID" 2>/dev/null || true
     fi
     if ((STARTED_BROKER)); then
-        KAFKA_PORT=$KAFKA_PORT "$ROOT/deploy/kafka/local-kafka.sh" down 2>/dev/null || true
+        KAFKA_PORT=$KAFKA_PORT KAFKA_STATE_DIR=$KAFKA_STATE_DIR "$ROOT/deploy/kafka/local-kafka.sh" down 2>/dev/null || true
     fi
     if ((rc != 0 || KEEP)); then
         log "logs kept in $WORK"
@@ -102,10 +105,11 @@ if [[ -n ${KAFKA_BROKERS:-} ]]; then
     B=$KAFKA_BROKERS
     log "using the broker at $B"
 else
-    B=$(KAFKA_PORT=$KAFKA_PORT "$ROOT/deploy/kafka/local-kafka.sh" up 2>"$WORK/kafka-up.log") ||
+    mkdir -p "$KAFKA_STATE_DIR"
+    B=$(KAFKA_PORT=$KAFKA_PORT KAFKA_STATE_DIR=$KAFKA_STATE_DIR "$ROOT/deploy/kafka/local-kafka.sh" up 2>"$WORK/kafka-up.log") ||
         fail "the broker did not start" "$WORK/kafka-up.log"
     STARTED_BROKER=1
-    log "Apache Kafka $(cat "${TMPDIR:-/tmp}/stakhanov-kafka-$KAFKA_PORT/.stakhanov-local-kafka" 2>/dev/null || echo '?') at $B"
+    log "Apache Kafka $(cat "$KAFKA_STATE_DIR/.stakhanov-local-kafka" 2>/dev/null || echo '?') at $B"
 fi
 
 # ------------------------------------------------------------------ input
@@ -210,7 +214,7 @@ fi
 
 # ------------------------------------------------------------------ report
 BROKER_DESC="Apache Kafka at $B"
-((STARTED_BROKER)) && BROKER_DESC="Apache Kafka $(cat "${TMPDIR:-/tmp}/stakhanov-kafka-$KAFKA_PORT/.stakhanov-local-kafka" 2>/dev/null) (local-kafka.sh, $B)"
+((STARTED_BROKER)) && BROKER_DESC="Apache Kafka $(cat "$KAFKA_STATE_DIR/.stakhanov-local-kafka" 2>/dev/null) (local-kafka.sh, $B)"
 echo
 echo "broker: $BROKER_DESC; input $TOPIC, 8 partitions"
 printf 'kafka-streams 3.9.2 (%s, %s threads, RocksDB): %9.0f events/s  (%s events in %s s, first record to last committed)\n' \
