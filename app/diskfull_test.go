@@ -71,7 +71,7 @@ func TestDiskFaults(t *testing.T) {
 			sim, msgs, produce := simulatedInput(t, b.Addr, input)
 			produce(msgs[:len(msgs)/2])
 
-			var logs syncBuffer
+			var logs testenv.LogBuffer
 			var out io.Writer = &logs
 			if os.Getenv("STAKHANOV_TEST_LOG") != "" {
 				out = io.MultiWriter(&logs, os.Stderr)

@@ -272,7 +272,7 @@ func TestBrokerOutage(t *testing.T) {
 		}
 		return strings.TrimSpace(stdout.String()), nil
 	}
-	kafkaJars(t, kafkaSh)
+	testenv.KafkaJars(t, func() error { _, err := kafkaSh("fetch"); return err })
 	if port != 0 {
 		for _, p := range []int{port, port + 1} {
 			if c, err := net.DialTimeout("tcp", "127.0.0.1:"+strconv.Itoa(p), time.Second); err == nil {
@@ -455,21 +455,6 @@ func TestBrokerOutage(t *testing.T) {
 		recovered.Sub(back).Round(100*time.Millisecond), done.Sub(back).Round(100*time.Millisecond),
 		a.lost, a.doubled, a.alertsMissing, a.alertsExtra, a.alertMessages, a.alerts, a.alertRepeats,
 		a.deadLetters, a.rejects, a.deadLetterRepeats, time.Since(began).Round(time.Second))
-}
-
-// kafkaJars fills local-kafka.sh's cache of Apache Kafka's jars (from
-// Maven Central, once): without Maven and without the jars cached, the
-// test skips, or fails under CI.
-func kafkaJars(t *testing.T, kafkaSh func(string) (string, error)) {
-	t.Helper()
-	if _, err := kafkaSh("fetch"); err != nil {
-		if _, lerr := exec.LookPath("mvn"); lerr != nil {
-			testenv.Missing(t, fmt.Sprintf("no mvn on PATH and Apache Kafka's jars not cached (%v)", err),
-				"make deps installs Maven (apt-get install maven); deploy/kafka/local-kafka.sh fetch then caches the jars under ~/.cache/stakhanov")
-		}
-		testenv.Missing(t, fmt.Sprintf("cannot fetch Apache Kafka's jars from Maven Central: %v", err),
-			"run deploy/kafka/local-kafka.sh fetch where Maven Central is reachable (the jars are cached under ~/.cache/stakhanov)")
-	}
 }
 
 // drillInput is a simulated run as Kafka messages, and the ids of its

@@ -16,7 +16,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -268,24 +267,6 @@ func countShifts(t *testing.T, base string) int64 {
 	return n
 }
 
-// syncBuffer is a log destination tests read while the logger writes.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // TestSnapshotSchedule: the sink's live reading without Kafka: the
 // endpoint file while it serves, snapshots on the interval (logged with
 // their rows) only when something was stored since the last, and nothing
@@ -298,7 +279,7 @@ func TestSnapshotSchedule(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer store.Close()
-	var logs syncBuffer
+	var logs testenv.LogBuffer
 	log := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	o := DefaultLiveOptions()
 	o.SnapshotInterval = 100 * time.Millisecond
@@ -512,7 +493,7 @@ func TestLiveNonLoopback(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer store.Close()
-	var logs syncBuffer
+	var logs testenv.LogBuffer
 	o := DefaultLiveOptions()
 	o.QueryAddr, o.SnapshotInterval = "0.0.0.0:0", 0
 	lv, err := startLive(context.Background(), o, path, store, slog.New(slog.NewTextHandler(&logs, nil)))

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/segmentio/kafka-go"
+	"github.com/stakhanov/stakhanov/internal/testenv"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
@@ -61,7 +62,7 @@ func TestEmbeddedBrokerRemovesMemberLostWhileJoining(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			const topic, group, partitions = "reap-in", "reap-group", 4
-			var logs syncBuffer
+			var logs testenv.LogBuffer
 			b, err := StartBroker(BrokerOptions{Listen: "127.0.0.1:0", Partitions: partitions, Topics: []string{topic},
 				Logger: slog.New(slog.NewTextHandler(&logs, nil))})
 			if err != nil {

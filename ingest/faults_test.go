@@ -6,11 +6,11 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/segmentio/kafka-go"
+	"github.com/stakhanov/stakhanov/internal/testenv"
 )
 
 // TestDeadLetterTopicUnavailable: while the dead-letter topic cannot be
@@ -21,7 +21,7 @@ func TestDeadLetterTopicUnavailable(t *testing.T) {
 	o := env.options("nodlq")
 	o.CreateTopics = false // the dead-letter topic does not exist yet
 	o.RetryBackoffMax = 200 * time.Millisecond
-	var logs lockedBuffer
+	var logs testenv.LogBuffer
 	o.Logger = slog.New(slog.NewTextHandler(io.MultiWriter(&logs, testLogOut()), nil))
 	valid := `{"event_id":"e-%d","plant_id":"gaz","industry":"automotive","role":"lathe-operator","worker_id":"w1","shift_start":"1936-03-01T08:00:00Z","shift_hours":8,"output":80,"unit":"parts"}`
 	produce(t, env.addr, env.topic("shift-events"), []msg{
@@ -64,24 +64,3 @@ func TestDeadLetterTopicUnavailable(t *testing.T) {
 		t.Fatalf("%d dead letters", got)
 	}
 }
-
-// lockedBuffer is a bytes.Buffer that a logger may write from several
-// goroutines while a test reads it.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) Bytes() []byte {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return bytes.Clone(l.b.Bytes())
-}
-
-func (l *lockedBuffer) String() string { return string(l.Bytes()) }

@@ -487,14 +487,7 @@ func secStartBroker(t *testing.T, dir string, port int, pki secPKI) *secBroker {
 		}
 		return strings.TrimSpace(stdout.String()), nil
 	}
-	if _, err := kafkaSh("fetch"); err != nil {
-		if _, lerr := exec.LookPath("mvn"); lerr != nil {
-			testenv.Missing(t, fmt.Sprintf("no mvn on PATH and Apache Kafka's jars not cached (%v)", err),
-				"make deps installs Maven (apt-get install maven); deploy/kafka/local-kafka.sh fetch then caches the jars under ~/.cache/stakhanov")
-		}
-		testenv.Missing(t, fmt.Sprintf("cannot fetch Apache Kafka's jars from Maven Central: %v", err),
-			"run deploy/kafka/local-kafka.sh fetch where Maven Central is reachable (the jars are cached under ~/.cache/stakhanov)")
-	}
+	testenv.KafkaJars(t, func() error { _, err := kafkaSh("fetch"); return err })
 	if port != 0 {
 		for _, p := range []int{port, port + 1, port + 2} {
 			if c, err := net.DialTimeout("tcp", "127.0.0.1:"+strconv.Itoa(p), time.Second); err == nil {
