@@ -68,7 +68,7 @@ func TestBatchNormsEqualProcessors(t *testing.T) {
 			continue
 		}
 		n := len(out.Shifts)
-		_ = procs[part].Process(&ev, off, &out) // duplicates append nothing
+		_ = procs[part].Process(&ev, processors.Input{Offset: off}, &out) // duplicates append nothing
 		if len(out.Shifts) > n {
 			sh := &out.Shifts[n]
 			if sh.Late {

@@ -42,7 +42,7 @@ func Example_crewEffect() {
 			Industry: "coal", Role: "hewer", Unit: "t", WorkerID: worker, CrewSize: crew,
 			ShiftStart: start, ShiftHours: 6, Output: tons,
 		}
-		if err := p.Process(&ev, offset, &out); err != nil {
+		if err := p.Process(&ev, processors.Input{Offset: offset}, &out); err != nil {
 			log.Fatal(err)
 		}
 		offset++

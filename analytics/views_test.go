@@ -87,7 +87,7 @@ func simulate(t *testing.T) *simRun {
 				Reason: shift.Reason(err), Detail: err.Error(), Key: m.Key, Value: m.Value})
 			continue
 		}
-		if err := p.proc.Process(&ev, offset, &out); err != nil && !errors.Is(err, processors.ErrDuplicate) {
+		if err := p.proc.Process(&ev, processors.Input{Offset: offset}, &out); err != nil && !errors.Is(err, processors.ErrDuplicate) {
 			t.Fatal(err)
 		}
 		if len(out.Shifts) >= 10_000 {

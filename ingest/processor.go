@@ -212,7 +212,7 @@ func (r *processorRole) partition(ctx context.Context, gen *kafka.Generation, pa
 				})
 			} else {
 				n := len(out.Shifts)
-				if perr := proc.Process(&ev, srcOff, &out); perr != nil && !errors.Is(perr, processors.ErrDuplicate) {
+				if perr := proc.Process(&ev, processors.Input{Offset: srcOff, LogTime: rec.Time}, &out); perr != nil && !errors.Is(perr, processors.ErrDuplicate) {
 					r.log.Error("processing failed", "partition", part, "offset", rec.Offset, "err", perr)
 				}
 				if len(out.Shifts) > n {

@@ -53,7 +53,7 @@ func TestRestoreMillionShifts(t *testing.T) {
 					Role: "hewer", Unit: "t", WorkerID: fmt.Sprintf("w%d", w), CrewSize: 1,
 					ShiftStart: start.Add(time.Duration(d) * 24 * time.Hour), ShiftHours: 6, Output: 12 + float64((w*7+d)%5),
 				}
-				_ = proc.Process(&ev, 0, &out)
+				_ = proc.Process(&ev, processors.Input{Offset: 0}, &out)
 			}
 			out.Reset()
 		}

@@ -62,7 +62,7 @@ func run(t *testing.T, opts Options, evs []shift.Event) (*Output, []string) {
 	var dups []string
 	for i := range evs {
 		ev := evs[i]
-		switch err := p.Process(&ev, int64(i), out); {
+		switch err := p.Process(&ev, Input{Offset: int64(i)}, out); {
 		case errors.Is(err, ErrDuplicate):
 			dups = append(dups, ev.EventID)
 		case err != nil:
@@ -438,7 +438,7 @@ func TestRestoreEdges(t *testing.T) {
 		old := hewer("old", "w", at(1, 6, 0), 64)
 		p := restore(t, old.ShiftStart.Add(opts.Retention()), old)
 		var out Output
-		if err := p.Process(&old, 9, &out); !errors.Is(err, ErrDuplicate) {
+		if err := p.Process(&old, Input{Offset: 9}, &out); !errors.Is(err, ErrDuplicate) {
 			t.Fatalf("repeat of the edge shift: %v, want ErrDuplicate", err)
 		}
 	})
@@ -448,7 +448,7 @@ func TestRestoreEdges(t *testing.T) {
 		p := restore(t, at(11, 6, 0), workday(rates(repeat(7, 10), []float64{20})...)...)
 		var out Output
 		tick := clock("later", at(12, 6, 0))
-		if err := p.Process(&tick, 9, &out); err != nil {
+		if err := p.Process(&tick, Input{Offset: 9}, &out); err != nil {
 			t.Fatal(err)
 		}
 		if got, n := alertKeys(&out), len(normRows(&out, at(10, 0, 0))); len(got) != 0 || n != 0 {
@@ -457,7 +457,7 @@ func TestRestoreEdges(t *testing.T) {
 		// a second earlier, the day was open: it closes now, once
 		p = restore(t, at(11, 5, 59), workday(rates(repeat(7, 10), []float64{20})...)...)
 		out.Reset()
-		if err := p.Process(&tick, 9, &out); err != nil {
+		if err := p.Process(&tick, Input{Offset: 9}, &out); err != nil {
 			t.Fatal(err)
 		}
 		if got := alertKeys(&out); !slices.Equal(got, []string{"common_pace", "pace_setter w7"}) {

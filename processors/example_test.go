@@ -26,7 +26,7 @@ func ExamplePartition() {
 			Industry: "coal", Role: "hewer", Unit: "t", WorkerID: worker, CrewSize: crew,
 			ShiftStart: start, ShiftHours: 6, Output: tons,
 		}
-		_ = p.Process(&ev, offset, &out)
+		_ = p.Process(&ev, processors.Input{Offset: offset}, &out)
 		offset++
 	}
 	for d := 0; d < 3; d++ {

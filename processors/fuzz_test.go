@@ -132,7 +132,7 @@ func checkProcess(t *testing.T, data []byte) Output {
 	var out Output
 	for i := range evs[:cut] {
 		ev := evs[i]
-		if err := p.Process(&ev, int64(i), &out); err != nil && !errors.Is(err, ErrDuplicate) {
+		if err := p.Process(&ev, Input{Offset: int64(i)}, &out); err != nil && !errors.Is(err, ErrDuplicate) {
 			t.Fatal(err)
 		}
 	}
@@ -143,8 +143,8 @@ func checkProcess(t *testing.T, data []byte) Output {
 	var a, b Output
 	for i := range evs[cut:] {
 		e1, e2 := evs[cut+i], evs[cut+i]
-		_ = p.Process(&e1, int64(cut+i), &a)
-		_ = q.Process(&e2, int64(cut+i), &b)
+		_ = p.Process(&e1, Input{Offset: int64(cut + i)}, &a)
+		_ = q.Process(&e2, Input{Offset: int64(cut + i)}, &b)
 	}
 	if len(a.Shifts) != len(b.Shifts) || len(a.Alerts) != len(b.Alerts) || len(a.Norms) != len(b.Norms) {
 		t.Fatalf("snapshot continues differently: %d/%d shifts, %d/%d alerts", len(a.Shifts), len(b.Shifts), len(a.Alerts), len(b.Alerts))

@@ -82,10 +82,20 @@ func (p *Partition) StreamTime() time.Time {
 	return time.Unix(p.streamTime, 0).UTC()
 }
 
-// Process handles one event read at offset. It appends the enriched shift,
-// and any alerts and norms it causes, to out. A repeated event_id returns
-// ErrDuplicate and appends nothing.
-func (p *Partition) Process(ev *shift.Event, offset int64, out *Output) error {
+// Input says where an event was read: its offset in the partition, and
+// the timestamp of its Kafka record (zero when the record carries none) —
+// the log's clock, which is deterministic on replay, unlike the wall
+// clock.
+type Input struct {
+	Offset  int64
+	LogTime time.Time
+}
+
+// Process handles one event. It appends the enriched shift, and any alerts
+// and norms it causes, to out. A repeated event_id returns ErrDuplicate and
+// appends nothing.
+func (p *Partition) Process(ev *shift.Event, in Input, out *Output) error {
+	offset := in.Offset
 	start := ev.ShiftStart.Unix()
 	h := hashID64(ev.EventID)
 	if p.isDuplicate(h) {

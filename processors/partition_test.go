@@ -55,7 +55,7 @@ func stream(seed uint64, n int) []shift.Event {
 func process(t testing.TB, p *Partition, evs []shift.Event, from int64, out *Output) {
 	for i := range evs {
 		ev := evs[i]
-		if err := p.Process(&ev, from+int64(i), out); err != nil && !errors.Is(err, ErrDuplicate) {
+		if err := p.Process(&ev, Input{Offset: from + int64(i)}, out); err != nil && !errors.Is(err, ErrDuplicate) {
 			t.Fatal(err)
 		}
 	}
@@ -153,15 +153,15 @@ func TestStreamTimeIsPerPartition(t *testing.T) {
 
 	shared, _ := NewPartition(DefaultOptions(), 0)
 	var out Output
-	_ = shared.Process(&modern, 0, &out)
-	_ = shared.Process(&historic, 1, &out)
+	_ = shared.Process(&modern, Input{Offset: 0}, &out)
+	_ = shared.Process(&historic, Input{Offset: 1}, &out)
 	if !out.Shifts[1].Late {
 		t.Fatal("a 1935 shift behind a 1938 stream time must be late")
 	}
 
 	own, _ := NewPartition(DefaultOptions(), 1)
 	out.Reset()
-	_ = own.Process(&historic, 0, &out)
+	_ = own.Process(&historic, Input{Offset: 0}, &out)
 	if out.Shifts[0].Late {
 		t.Fatal("on its own partition the historic plant is on time")
 	}
@@ -185,7 +185,7 @@ func TestStateIsBounded(t *testing.T) {
 			id := fmt.Sprintf("d%d-%d", d, i)
 			ev := shift.Event{EventID: id, PlantID: "plant-" + id, Industry: "x", Role: "r", WorkerID: "w-" + id,
 				CrewSize: 1, ShiftStart: start.Add(time.Duration(d) * 24 * time.Hour), ShiftHours: 8, Output: 8, Unit: "u"}
-			_ = p.Process(&ev, int64(d*perDay+i), &out)
+			_ = p.Process(&ev, Input{Offset: int64(d*perDay + i)}, &out)
 		}
 		out.Reset()
 		st := p.Stats()
@@ -245,12 +245,12 @@ func TestUncheckedShifts(t *testing.T) {
 				evs = []*shift.Event{&first, &early, &clock}
 			}
 			for i, ev := range evs {
-				if err := p.Process(ev, int64(i), &out); err != nil {
+				if err := p.Process(ev, Input{Offset: int64(i)}, &out); err != nil {
 					t.Fatal(err)
 				}
 			}
 			out.Reset()
-			err := p.Process(&last, 2, &out)
+			err := p.Process(&last, Input{Offset: 2}, &out)
 			if tt.duplicate {
 				if !errors.Is(err, ErrDuplicate) || len(out.Shifts) != 0 {
 					t.Fatalf("err %v and %d shifts, want ErrDuplicate and none", err, len(out.Shifts))

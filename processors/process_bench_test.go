@@ -32,7 +32,7 @@ func BenchmarkProcess(b *testing.B) {
 		}
 		var out processors.Output
 		for i := range evs {
-			if err := p.Process(&evs[i], int64(i), &out); err != nil && !errors.Is(err, processors.ErrDuplicate) {
+			if err := p.Process(&evs[i], processors.Input{Offset: int64(i)}, &out); err != nil && !errors.Is(err, processors.ErrDuplicate) {
 				b.Fatal(err)
 			}
 			if len(out.Shifts) > 4096 {

@@ -60,7 +60,7 @@ func runScenario(t *testing.T, dir string) *Output {
 		if err != nil {
 			t.Fatalf("line %d: %v", off+1, err)
 		}
-		if err := p.Process(&ev, off, out); err != nil && !errors.Is(err, ErrDuplicate) {
+		if err := p.Process(&ev, Input{Offset: off}, out); err != nil && !errors.Is(err, ErrDuplicate) {
 			t.Fatal(err)
 		}
 	}

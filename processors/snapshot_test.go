@@ -409,7 +409,7 @@ func dense(t testing.TB, p *Partition, out *Output, groups, workers, from, to in
 						ShiftStart: t0.Add(time.Duration(d*24+h)*time.Hour + time.Duration(rng.IntN(30))*time.Minute),
 						ShiftHours: 8, Output: 8 * (30 + 20*rng.Float64()), Unit: units[g%4],
 					}
-					if err := p.Process(&ev, int64(n), out); err != nil {
+					if err := p.Process(&ev, Input{Offset: int64(n)}, out); err != nil {
 						t.Fatal(err)
 					}
 					n++
@@ -504,7 +504,7 @@ func TestSnapshotKeepsEmptyGroup(t *testing.T) {
 		ev := shift.Event{EventID: "e" + strconv.Itoa(n), PlantID: plant, Industry: "coal", Role: "hewer", WorkerID: "w",
 			CrewSize: 1, ShiftStart: start, ShiftHours: 6, Output: 60, Unit: "t"}
 		var out Output
-		if err := p.Process(&ev, int64(n), &out); err != nil {
+		if err := p.Process(&ev, Input{Offset: int64(n)}, &out); err != nil {
 			t.Fatal(err)
 		}
 		n++
