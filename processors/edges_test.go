@@ -28,10 +28,10 @@ func hewer(id, worker string, start time.Time, output float64) shift.Event {
 		CrewSize: 1, ShiftStart: start, ShiftHours: 8, Output: output, Unit: "t"}
 }
 
-// clock is a shift of another plant on the same partition: it moves stream
-// time and nothing else the cases look at.
+// clock is a shift of another group of the same plant: it moves the
+// plant's stream time and nothing else the cases look at.
 func clock(id string, t time.Time) shift.Event {
-	return shift.Event{EventID: id, PlantID: "clock-works", Industry: "power", Role: "stoker", WorkerID: "c",
+	return shift.Event{EventID: id, PlantID: "irmino", Industry: "coal", Role: "stoker", WorkerID: "c",
 		CrewSize: 1, ShiftStart: t, ShiftHours: 8, Output: 8, Unit: "t"}
 }
 
@@ -76,7 +76,7 @@ func run(t *testing.T, opts Options, evs []shift.Event) (*Output, []string) {
 func normRows(out *Output, t time.Time) []NormRow {
 	var rows []NormRow
 	for _, n := range out.Norms {
-		if n.Group.PlantID == "irmino" && n.Day == shift.DayOf(t) {
+		if n.Group.PlantID == "irmino" && n.Group.Role == "hewer" && n.Day == shift.DayOf(t) {
 			rows = append(rows, n)
 		}
 	}
@@ -100,7 +100,7 @@ func shiftOf(t *testing.T, out *Output, id string) Shift {
 func alertKeys(out *Output, shiftOnly ...bool) []string {
 	var keys []string
 	for _, a := range out.Alerts {
-		if a.PlantID != "irmino" || len(shiftOnly) > 0 && a.EventID == "" {
+		if a.PlantID != "irmino" || a.Role != "hewer" || len(shiftOnly) > 0 && a.EventID == "" {
 			continue
 		}
 		who := a.WorkerID
@@ -320,7 +320,7 @@ func TestPaceEdges(t *testing.T) {
 				t.Fatalf("alerts %q, want %q", got, tt.want)
 			}
 			for _, a := range out.Alerts {
-				if a.PlantID != "irmino" {
+				if a.PlantID != "irmino" || a.Role != "hewer" {
 					continue
 				}
 				if want := at(11, 6, 0); !a.DetectedAt.Equal(want) {
@@ -372,16 +372,17 @@ func TestDayCloseEdges(t *testing.T) {
 	}
 }
 
-// TestLateRepeatOfUnknownGroup: a late shift of a group the partition holds
-// no state for is stored once; its repeat is a duplicate.
+// TestLateRepeatOfUnknownGroup: a late shift of a group its plant holds no
+// state for is stored once, with no norm, counted as too late; its repeat
+// is a duplicate.
 func TestLateRepeatOfUnknownGroup(t *testing.T) {
 	late := hewer("old", "w", at(1, 6, 0), 64)
 	out, dups := run(t, DefaultOptions(), []shift.Event{clock("t", at(20, 6, 0)), late, late})
 	if s := shiftOf(t, out, "old"); !s.Late || s.Unchecked || s.Norm.Count != 0 {
 		t.Fatalf("late %v unchecked %v count %d, want late, checked, no norm", s.Late, s.Unchecked, s.Norm.Count)
 	}
-	if len(out.Shifts) != 2 || !slices.Equal(dups, []string{"old"}) || out.Duplicates != 1 {
-		t.Fatalf("%d shifts, duplicates %v (%d), want 2 and [old]", len(out.Shifts), dups, out.Duplicates)
+	if len(out.Shifts) != 2 || !slices.Equal(dups, []string{"old"}) || out.Duplicates != 1 || out.TooLate != 1 {
+		t.Fatalf("%d shifts, duplicates %v (%d), %d too late, want 2, [old] and 1", len(out.Shifts), dups, out.Duplicates, out.TooLate)
 	}
 }
 
@@ -411,57 +412,204 @@ func TestBehindTheWindowEdge(t *testing.T) {
 	}
 }
 
-// TestRestoreEdges: a processor rebuilt from stored shifts at the edges of
-// what it keeps. Restore is given the stream time and the shifts from
-// stream time − retention on, as the sink would.
-func TestRestoreEdges(t *testing.T) {
-	opts := DefaultOptions()
-	restore := func(t *testing.T, streamTime time.Time, stored ...shift.Event) *Partition {
-		t.Helper()
-		p, _ := NewPartition(opts, 0)
-		err := p.Restore(streamTime, func(add func(*shift.Event, bool) error) error {
-			for i := range stored {
-				if err := add(&stored[i], false); err != nil {
-					return err
+// runLogged is run with each event's record timestamp given beside it.
+func runLogged(t *testing.T, opts Options, evs []shift.Event, logs []time.Time) (*Output, []error) {
+	t.Helper()
+	p, err := NewPartition(opts, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := &Output{}
+	errs := make([]error, len(evs))
+	for i := range evs {
+		ev := evs[i]
+		errs[i] = p.Process(&ev, Input{Offset: int64(i), LogTime: logs[i]}, out)
+	}
+	return out, errs
+}
+
+// TestLateShiftsJudged: a late shift whose plant still holds its whole
+// trailing window gets its norm from it and may be a (late) record; it
+// enters no window and no day. One whose window the plant no longer holds
+// whole gets no norm and is counted.
+func TestLateShiftsJudged(t *testing.T) {
+	// 20 shifts at rate 8 on 1935-08-01 (history), then the clock moves to
+	// 08-03 06:00, closing 08-01 and 08-02
+	base := with(history(20), clock("t1", at(3, 6, 0)))
+	tests := []struct {
+		name    string
+		late    shift.Event
+		count   int // its norm count; 0: no norm
+		alert   string
+		tooLate int
+	}{
+		// 08-02 06:00: its day closed, its window [07-05, 08-02) all held
+		{"record on a closed day", hewer("x", "stakhanov", at(2, 6, 0), 192), 20, "record_shift x", 0},
+		{"ordinary on a closed day", hewer("x", "stakhanov", at(2, 6, 0), 64), 20, "", 0},
+		// 07-05 00:00: its window [06-07, 07-05) starts before what the
+		// plant holds, everything from 08-03 06:00 − 29 d 6 h = 07-04 00:00
+		{"too late for the state", hewer("x", "stakhanov", at(1, 0, 0).Add(-27*24*time.Hour), 192), 0, "", 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			after := hewer("y", "w", at(3, 7, 0), 64) // on time, after the late one
+			out, _ := run(t, DefaultOptions(), with(base, tt.late, after))
+			x := shiftOf(t, out, "x")
+			if !x.Late || x.Norm.Count != tt.count || (tt.count == 0) != math.IsNaN(x.Ratio) {
+				t.Fatalf("late %v, norm count %d ratio %v; want late with %d", x.Late, x.Norm.Count, x.Ratio, tt.count)
+			}
+			var alerts []string
+			for _, a := range out.Alerts {
+				if a.EventID == "x" {
+					alerts = append(alerts, string(a.Type)+" x")
+					if !a.Late {
+						t.Errorf("the alert of a late shift does not say so: %+v", a)
+					}
 				}
 			}
-			return nil
+			if want := []string{tt.alert}; tt.alert != "" && !slices.Equal(alerts, want) || tt.alert == "" && len(alerts) > 0 {
+				t.Fatalf("alerts %q, want %q", alerts, tt.alert)
+			}
+			if out.TooLate != tt.tooLate {
+				t.Fatalf("%d too late, want %d", out.TooLate, tt.tooLate)
+			}
+			// the late shift entered no window: the next one sees the 20
+			if y := shiftOf(t, out, "y"); y.Norm.Count != 20 {
+				t.Fatalf("the next shift's window holds %d, want the 20 of the history", y.Norm.Count)
+			}
+			if n := len(normRows(out, at(2, 0, 0))); n != 0 {
+				t.Fatalf("%d norm rows for the late shift's day, which had no on-time shift", n)
+			}
 		})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return p
 	}
-	// the oldest stored shift starts exactly at stream time − retention:
-	// its id is still remembered, so its repeat is a duplicate
-	t.Run("a shift at the retention edge", func(t *testing.T) {
-		old := hewer("old", "w", at(1, 6, 0), 64)
-		p := restore(t, old.ShiftStart.Add(opts.Retention()), old)
-		var out Output
-		if err := p.Process(&old, Input{Offset: 9}, &out); !errors.Is(err, ErrDuplicate) {
-			t.Fatalf("repeat of the edge shift: %v, want ErrDuplicate", err)
+}
+
+// TestFutureGuard: a shift that starts more than the margin (24 h) after
+// its record's timestamp is refused and moves no clock; at the margin it is
+// taken; a record without a timestamp is not judged.
+func TestFutureGuard(t *testing.T) {
+	written := at(10, 12, 0)
+	tests := []struct {
+		name  string
+		start time.Time
+		log   time.Time
+		err   error
+	}{
+		{"at the margin", written.Add(24 * time.Hour), written, nil},
+		{"a second past it", written.Add(24*time.Hour + time.Second), written, ErrFromFuture},
+		{"in 2099", time.Date(2099, 12, 31, 6, 0, 0, 0, time.UTC), written, ErrFromFuture},
+		{"no timestamp", time.Date(2099, 12, 31, 6, 0, 0, 0, time.UTC), time.Time{}, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ev := hewer("x", "w", tt.start, 64)
+			next := hewer("y", "w", at(10, 14, 0), 64)
+			out, errs := runLogged(t, DefaultOptions(), []shift.Event{ev, next}, []time.Time{tt.log, written})
+			if !errors.Is(errs[0], tt.err) && !(tt.err == nil && errs[0] == nil) {
+				t.Fatalf("err %v, want %v", errs[0], tt.err)
+			}
+			y := shiftOf(t, out, "y")
+			if tt.err != nil {
+				if out.FromFuture != 1 || len(out.Shifts) != 1 || y.Late {
+					t.Fatalf("%d from the future, %d shifts, next late %v: the refused shift left a trace", out.FromFuture, len(out.Shifts), y.Late)
+				}
+				return
+			}
+			if out.FromFuture != 0 || len(out.Shifts) != 2 {
+				t.Fatalf("%d from the future, %d shifts", out.FromFuture, len(out.Shifts))
+			}
+		})
+	}
+}
+
+// TestIdleClose: a plant silent for 24 h of the log's time has its open
+// days closed, judged as if its clock had passed them; a second earlier
+// they are open. Another plant's records move the log's time.
+func TestIdleClose(t *testing.T) {
+	last := at(10, 20, 0) // the written time of irmino's last record
+	for _, tt := range []struct {
+		name   string
+		other  time.Time // the other plant's record's timestamp
+		closed bool
+	}{
+		{"after 24 h of silence", last.Add(24 * time.Hour), true},
+		{"a second before", last.Add(24*time.Hour - time.Second), false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			evs := workday(rates(repeat(7, 10), []float64{20})...) // irmino, 08-10 06:00
+			logs := make([]time.Time, len(evs))
+			for i := range logs {
+				logs[i] = last
+			}
+			other := shift.Event{EventID: "o", PlantID: "zil", Industry: "automotive", Role: "fitter", WorkerID: "f",
+				CrewSize: 1, ShiftStart: at(11, 8, 0), ShiftHours: 8, Output: 8, Unit: "parts"}
+			lateOne := hewer("w8", "w8", at(10, 6, 0), 80)
+			out, errs := runLogged(t, DefaultOptions(), with(evs, other, lateOne), append(logs, tt.other, tt.other))
+			for i, err := range errs {
+				if err != nil {
+					t.Fatalf("event %d: %v", i, err)
+				}
+			}
+			want := []string(nil)
+			if tt.closed {
+				want = []string{"common_pace", "pace_setter w7"}
+			}
+			if got := alertKeys(out); !slices.Equal(got, want) {
+				t.Fatalf("alerts %q, want %q", got, want)
+			}
+			if n := len(normRows(out, at(10, 0, 0))); n != map[bool]int{true: 1}[tt.closed] {
+				t.Fatalf("%d norm rows of the day", n)
+			}
+			for _, a := range out.Alerts {
+				if a.PlantID == "irmino" && !a.DetectedAt.Equal(at(11, 6, 0)) {
+					t.Fatalf("detected at %v: a day's alerts are detected at its end + 6 h however it closed", a.DetectedAt)
+				}
+			}
+			// a report of the closed day arriving after is late
+			if s := shiftOf(t, out, "w8"); s.Late != tt.closed {
+				t.Fatalf("a report of the day after it fell idle: late %v, want %v", s.Late, tt.closed)
+			}
+		})
+	}
+}
+
+// TestPlantsDoNotShareClocks: a plant whose backfill of 1939 history is
+// interleaved with another plant's live reports of 1935 changes nothing of
+// the live plant's analysis, and is analysed itself.
+func TestPlantsDoNotShareClocks(t *testing.T) {
+	live := with(history(20), hewer("x", "stakhanov", at(2, 6, 0), 192), clock("t", at(3, 6, 0)))
+	alone, _ := run(t, DefaultOptions(), live)
+	var mixed []shift.Event
+	for i, ev := range live {
+		back := ev
+		back.EventID, back.PlantID = "b-"+ev.EventID, "backfill-works"
+		back.ShiftStart = ev.ShiftStart.AddDate(4, 0, 0)
+		mixed = append(mixed, back, live[i])
+	}
+	both, _ := run(t, DefaultOptions(), mixed)
+	// an alert as the rules see it: type, worker, ratio
+	judged := func(as []Alert, plant string) []string {
+		var out []string
+		for _, a := range as {
+			if a.PlantID == plant {
+				out = append(out, fmt.Sprintf("%s %s %.6f late=%v", a.Type, a.WorkerID, a.Ratio, a.Late))
+			}
 		}
-	})
-	// stream time stood exactly at 1935-08-10's end + lateness: that day
-	// had closed, and must not close (and write its norm and alerts) again
-	t.Run("a day that closed at the checkpoint", func(t *testing.T) {
-		p := restore(t, at(11, 6, 0), workday(rates(repeat(7, 10), []float64{20})...)...)
-		var out Output
-		tick := clock("later", at(12, 6, 0))
-		if err := p.Process(&tick, Input{Offset: 9}, &out); err != nil {
-			t.Fatal(err)
+		return out
+	}
+	want := judged(alone.Alerts, "irmino")
+	if len(want) != 2 {
+		t.Fatalf("the live plant alone raises %q: want a record and a common pace", want)
+	}
+	if got := judged(both.Alerts, "irmino"); !slices.Equal(got, want) {
+		t.Fatalf("the live plant's alerts beside a backfill: %q, alone %q", got, want)
+	}
+	if got := judged(both.Alerts, "backfill-works"); !slices.Equal(got, want) {
+		t.Fatalf("the backfilled plant's alerts %q; the same reports four years later raise %q", got, want)
+	}
+	for _, s := range both.Shifts {
+		if s.Late {
+			t.Fatalf("%s of %s is late: no plant's report is late here", s.EventID, s.PlantID)
 		}
-		if got, n := alertKeys(&out), len(normRows(&out, at(10, 0, 0))); len(got) != 0 || n != 0 {
-			t.Fatalf("the closed day closed again: alerts %q, %d norm rows", got, n)
-		}
-		// a second earlier, the day was open: it closes now, once
-		p = restore(t, at(11, 5, 59), workday(rates(repeat(7, 10), []float64{20})...)...)
-		out.Reset()
-		if err := p.Process(&tick, Input{Offset: 9}, &out); err != nil {
-			t.Fatal(err)
-		}
-		if got := alertKeys(&out); !slices.Equal(got, []string{"common_pace", "pace_setter w7"}) {
-			t.Fatalf("alerts %q when the open day closes", got)
-		}
-	})
+	}
 }

@@ -47,11 +47,15 @@ func fuzzProcessSeeds() [][]byte {
 		seedShift{id: 11, worker: 1, slot: 2 + day, hours: 6, output: 240, crew: 1},
 		seedShift{id: 12, worker: 2, slot: 2 + day, hours: 6, output: 240, crew: 2, scrapEighths: 1},
 	)
-	// then a shift of the closed first day (late), and repeats of ids
+	// then a shift of the closed first day (late), one of four times the
+	// rate (a late record, judged against the window still held), one
+	// written 36 h before it starts (from the future), and repeats of ids
 	// still remembered (duplicates): of one seen before FuzzProcess's
 	// snapshot in the middle, and of one seen after it
 	lateAndRepeated := append(slices.Clone(records),
 		seedShift{id: 20, worker: 6, slot: 3, hours: 8, output: 90, crew: 3, scrapEighths: 2},
+		seedShift{id: 22, worker: 7, slot: 3, hours: 6, output: 240, crew: 1},
+		seedShift{id: 23, worker: 8, slot: 4 + day, hours: 6, output: 60, crew: 1, log: -3},
 		records[1], records[7],
 		seedShift{id: 21, plant: 1, worker: 4, slot: 4 + day, hours: 4, output: 30, crew: 1},
 		seedShift{id: 21, plant: 1, worker: 4, slot: 4 + day, hours: 4, output: 30, crew: 1},
@@ -67,10 +71,11 @@ func fuzzProcessSeeds() [][]byte {
 
 // seedShift is one event of FuzzProcess's input as fields: its id, plant
 // (0 or 1) and worker (0-8), its start in 3-hour slots from 1935-08-01,
-// its hours (1-24), output (0-255), crew (1-3) and scrap in eighths of
-// the output (0-3).
+// its hours (1-24), output (0-255), crew (1-3), scrap in eighths of the
+// output (0-3), and its record's timestamp in 12-hour steps from its start
+// (−3 to 4).
 type seedShift struct {
-	id, plant, worker, slot, hours, output, crew, scrapEighths int
+	id, plant, worker, slot, hours, output, crew, scrapEighths, log int
 }
 
 // encodeSeed writes shifts as fuzzEvents reads them: six bytes each.
@@ -83,12 +88,12 @@ func encodeSeed(shifts ...seedShift) []byte {
 				b1 = b
 			}
 		}
-		for b := 0; b < 256 && b5 < 0; b++ {
+		for b := (s.log + 3) * 32; b < (s.log+4)*32 && b5 < 0; b++ {
 			if b%3 == s.crew-1 && b%4 == s.scrapEighths {
 				b5 = b
 			}
 		}
-		if b1 < 0 || b5 < 0 || s.id < 0 || s.id > 63 || s.slot+64 > 255 || s.hours < 1 || s.hours > 24 || s.output > 255 {
+		if b1 < 0 || b5 < 0 || s.log < -3 || s.log > 4 || s.id < 0 || s.id > 63 || s.slot+64 > 255 || s.hours < 1 || s.hours > 24 || s.output > 255 {
 			panic(fmt.Sprintf("seed shift %+v cannot be encoded", s))
 		}
 		out = append(out, byte(s.id), byte(b1), byte(s.slot+64), byte(s.hours-1), byte(s.output), byte(b5))
@@ -105,20 +110,25 @@ func fuzzProcessOptions() Options {
 }
 
 // fuzzEvents reads events from the fuzz input, six bytes each: id, plant
-// and worker, start, hours, output, crew and scrap.
-func fuzzEvents(data []byte) []shift.Event {
+// and worker, start, hours, output, crew and scrap. Each record's
+// timestamp is its start moved by −36 h to +48 h in steps of 12 h (from
+// the last byte's high bits): some come from the future, and plants fall
+// silent in the log's time while the other reports.
+func fuzzEvents(data []byte) ([]shift.Event, []time.Time) {
 	base := time.Date(1935, 8, 1, 0, 0, 0, 0, time.UTC)
 	var evs []shift.Event
+	var logs []time.Time
 	for i := 0; i+6 <= len(data) && len(evs) < 300; i += 6 {
 		b := data[i : i+6]
 		start := base.Add(time.Duration(int(b[2])-64) * 3 * time.Hour)
+		logs = append(logs, start.Add(time.Duration(int(b[5]>>5)-3)*12*time.Hour))
 		evs = append(evs, shift.Event{
 			EventID: fmt.Sprintf("e%d", b[0]%64), PlantID: fmt.Sprintf("p%d", b[1]%2), Industry: "coal", Role: "hewer", Unit: "t",
 			WorkerID: fmt.Sprintf("w%d", b[1]%9), CrewSize: 1 + int(b[5]%3), ShiftStart: start,
 			ShiftHours: float64(1 + b[3]%24), Output: float64(b[4]), Scrap: float64(b[4]) * float64(b[5]%4) / 8,
 		})
 	}
-	return evs
+	return evs, logs
 }
 
 // checkProcess runs the events of data through a partition, snapshots it
@@ -127,24 +137,28 @@ func fuzzEvents(data []byte) []shift.Event {
 func checkProcess(t *testing.T, data []byte) Output {
 	opts := fuzzProcessOptions()
 	p, _ := NewPartition(opts, 0)
-	evs := fuzzEvents(data)
+	evs, logs := fuzzEvents(data)
 	cut := len(evs) / 2
 	var out Output
 	for i := range evs[:cut] {
 		ev := evs[i]
-		if err := p.Process(&ev, Input{Offset: int64(i)}, &out); err != nil && !errors.Is(err, ErrDuplicate) {
+		err := p.Process(&ev, Input{Offset: int64(i), LogTime: logs[i]}, &out)
+		if err != nil && !errors.Is(err, ErrDuplicate) && !errors.Is(err, ErrFromFuture) {
 			t.Fatal(err)
+		}
+		if errors.Is(err, ErrFromFuture) != ev.ShiftStart.After(logs[i].Add(opts.FutureMargin)) {
+			t.Fatalf("start %v written %v: %v", ev.ShiftStart, logs[i], err)
 		}
 	}
 	q, _ := NewPartition(opts, 0)
-	if err := q.LoadSnapshot(p.AppendSnapshot(nil)); err != nil {
+	if _, err := q.LoadSnapshot(p.AppendSnapshot(nil)); err != nil {
 		t.Fatalf("snapshot of a live partition refused: %v", err)
 	}
 	var a, b Output
 	for i := range evs[cut:] {
 		e1, e2 := evs[cut+i], evs[cut+i]
-		_ = p.Process(&e1, Input{Offset: int64(cut + i)}, &a)
-		_ = q.Process(&e2, Input{Offset: int64(cut + i)}, &b)
+		_ = p.Process(&e1, Input{Offset: int64(cut + i), LogTime: logs[cut+i]}, &a)
+		_ = q.Process(&e2, Input{Offset: int64(cut + i), LogTime: logs[cut+i]}, &b)
 	}
 	if len(a.Shifts) != len(b.Shifts) || len(a.Alerts) != len(b.Alerts) || len(a.Norms) != len(b.Norms) {
 		t.Fatalf("snapshot continues differently: %d/%d shifts, %d/%d alerts", len(a.Shifts), len(b.Shifts), len(a.Alerts), len(b.Alerts))
@@ -157,12 +171,14 @@ func checkProcess(t *testing.T, data []byte) Output {
 	out.Shifts = append(out.Shifts, a.Shifts...)
 	out.Alerts = append(out.Alerts, a.Alerts...)
 	// ids may repeat once the first is past retention, so an alert's
-	// shift is known only as "some on-time shift with this id"
-	onTime := map[string]bool{}
+	// shift is known only as "some shift with this id", on time or late
+	// as the alert says
+	judged := map[string]map[bool]bool{}
 	for _, s := range out.Shifts {
-		if !s.Late {
-			onTime[s.EventID] = true
+		if judged[s.EventID] == nil {
+			judged[s.EventID] = map[bool]bool{}
 		}
+		judged[s.EventID][s.Late] = true
 		if s.Norm.Count > 0 && s.Norm.Median > 0 && math.Abs(s.Ratio-s.Rate/s.Norm.Median) > 1e-9*s.Ratio {
 			t.Fatalf("ratio %v is not rate/norm %v/%v", s.Ratio, s.Rate, s.Norm.Median)
 		}
@@ -170,7 +186,7 @@ func checkProcess(t *testing.T, data []byte) Output {
 	for _, al := range out.Alerts {
 		switch al.Type {
 		case RecordShift, SuspectRecord:
-			if !onTime[al.EventID] || al.GroupSize < opts.RecordMinShifts || !(al.Ratio >= opts.RecordRatio) {
+			if !judged[al.EventID][al.Late] || al.GroupSize < opts.RecordMinShifts || !(al.Ratio >= opts.RecordRatio) {
 				t.Fatalf("record alert against the rule: %+v", al)
 			}
 			if (al.Type == SuspectRecord) != (al.ScrapShare > opts.SuspectScrapShare) {
@@ -187,6 +203,7 @@ func checkProcess(t *testing.T, data []byte) Output {
 		}
 	}
 	out.Duplicates += a.Duplicates
+	out.FromFuture += a.FromFuture
 	return out
 }
 
@@ -196,12 +213,16 @@ func checkProcess(t *testing.T, data []byte) Output {
 // only when fuzzing finds such input.
 func TestFuzzProcessSeedsReachEveryRule(t *testing.T) {
 	alerts := map[AlertType]int{}
-	late, duplicates := 0, 0
+	late, duplicates, lateAlerts, fromFuture := 0, 0, 0, 0
 	for _, seed := range fuzzProcessSeeds() {
 		out := checkProcess(t, seed)
 		for _, a := range out.Alerts {
 			alerts[a.Type]++
+			if a.Late {
+				lateAlerts++
+			}
 		}
+		fromFuture += out.FromFuture
 		for _, s := range out.Shifts {
 			if s.Late {
 				late++
@@ -214,8 +235,9 @@ func TestFuzzProcessSeedsReachEveryRule(t *testing.T) {
 			t.Errorf("no seed of FuzzProcess yields a %s alert (alerts by type: %v): add one to fuzzProcessSeeds", typ, alerts)
 		}
 	}
-	if late == 0 || duplicates == 0 {
-		t.Errorf("FuzzProcess's seeds yield %d late shifts and %d duplicates: add seeds with both to fuzzProcessSeeds", late, duplicates)
+	if late == 0 || duplicates == 0 || lateAlerts == 0 || fromFuture == 0 {
+		t.Errorf("FuzzProcess's seeds yield %d late shifts, %d duplicates, %d late alerts and %d shifts from the future: add seeds with each to fuzzProcessSeeds",
+			late, duplicates, lateAlerts, fromFuture)
 	}
-	t.Logf("FuzzProcess's seeds: alerts %v, %d late shifts, %d duplicates", alerts, late, duplicates)
+	t.Logf("FuzzProcess's seeds: alerts %v, %d late shifts, %d duplicates, %d late alerts, %d from the future", alerts, late, duplicates, lateAlerts, fromFuture)
 }

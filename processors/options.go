@@ -15,9 +15,17 @@ type Options struct {
 	// Window is the trailing span of a shift's norm: [start − Window, start).
 	// Default 28 days.
 	Window time.Duration
-	// AllowedLateness is how far a partition's stream time must pass a day's
+	// AllowedLateness is how far a plant's stream time must pass a day's
 	// end before the day closes. Default 6 h.
 	AllowedLateness time.Duration
+	// IdleClose closes a plant's open days when the plant has sent nothing
+	// for this long of the log's time (Kafka record timestamps): a plant
+	// that stops reporting gets its last days judged. Default 24 h.
+	IdleClose time.Duration
+	// FutureMargin is how far a shift may start after its Kafka record's
+	// timestamp; one that starts later is a bad record (from_future) and
+	// moves no clock. Default 24 h.
+	FutureMargin time.Duration
 
 	// RecordMinShifts is the smallest window that can make a record.
 	// Default 20.
@@ -46,6 +54,8 @@ func DefaultOptions() Options {
 	return Options{
 		Window:              28 * 24 * time.Hour,
 		AllowedLateness:     6 * time.Hour,
+		IdleClose:           24 * time.Hour,
+		FutureMargin:        24 * time.Hour,
 		RecordMinShifts:     20,
 		RecordRatio:         3.0,
 		SuspectScrapShare:   0.05,
@@ -74,6 +84,8 @@ func (o *Options) Params() []Param {
 	return []Param{
 		{"window", "window", "trailing window of a shift's norm", &o.Window},
 		{"lateness", "lateness", "allowed lateness before a day closes", &o.AllowedLateness},
+		{"idle_close", "idle-close", "log time a plant may stay silent before its open days close", &o.IdleClose},
+		{"future_margin", "future-margin", "how far a shift may start after its record's timestamp", &o.FutureMargin},
 		{"record_min_shifts", "record-min-shifts", "shifts in the window needed to judge a record", &o.RecordMinShifts},
 		{"record_ratio", "record-ratio", "rate over the norm that makes a record", &o.RecordRatio},
 		{"suspect_scrap_share", "suspect-scrap-share", "scrap share above which a record is suspect", &o.SuspectScrapShare},
@@ -111,6 +123,14 @@ func (o Options) Validate() error {
 		return fail("allowed lateness %v negative", o.AllowedLateness)
 	case o.AllowedLateness%time.Second != 0:
 		return fail("allowed lateness %v not whole seconds", o.AllowedLateness)
+	case o.IdleClose < time.Minute || o.IdleClose > o.Retention():
+		return fail("idle close %v not within [1m, retention %v]", o.IdleClose, o.Retention())
+	case o.IdleClose%time.Second != 0:
+		return fail("idle close %v not whole seconds", o.IdleClose)
+	case o.FutureMargin < 0:
+		return fail("future margin %v negative", o.FutureMargin)
+	case o.FutureMargin%time.Second != 0:
+		return fail("future margin %v not whole seconds", o.FutureMargin)
 	case o.RecordMinShifts < 1:
 		return fail("record min shifts %d < 1", o.RecordMinShifts)
 	case !(o.RecordRatio > 1):
@@ -129,11 +149,10 @@ func (o Options) Validate() error {
 	return nil
 }
 
-// Retention is how far behind its partition's stream time a shift can still
+// Retention is how far behind its plant's stream time a shift can still
 // matter: a shift of a day that is still open looks back one Window, and the
 // oldest open day starts up to one day plus AllowedLateness behind stream
-// time. State older than this is dropped, and a restore replays only shifts
-// newer than stream time − Retention.
+// time. A plant's state older than this is dropped.
 func (o Options) Retention() time.Duration {
 	return o.Window + o.AllowedLateness + 24*time.Hour
 }

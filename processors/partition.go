@@ -2,7 +2,6 @@ package processors
 
 import (
 	"errors"
-	"fmt"
 	"math"
 	"slices"
 	"strings"
@@ -14,28 +13,67 @@ import (
 	"github.com/stakhanov/stakhanov/shift"
 )
 
-// ErrDuplicate is returned by Process for a repeated event_id.
-var ErrDuplicate = errors.New("duplicate event_id")
+// The outcomes of Process besides a processed shift.
+var (
+	// ErrDuplicate: a repeated event_id of the plant, dropped.
+	ErrDuplicate = errors.New("duplicate event_id")
+	// ErrFromFuture: the shift starts more than Options.FutureMargin after
+	// its Kafka record was written — a clock set wrong. It is a bad record:
+	// nothing was appended and no clock moved.
+	ErrFromFuture = errors.New("shift starts after its record was written")
+)
+
+// ReasonFromFuture is the dead-letter reason of ErrFromFuture, beside the
+// decoder's reasons (package shift).
+const ReasonFromFuture = "from_future"
 
 const noTime = math.MinInt64
 
-// Partition is the processor of one input partition. It is not safe for
-// concurrent use.
+// Partition is the processor of one input partition: the state of each
+// plant whose events it reads. It is not safe for concurrent use.
 type Partition struct {
 	opts      Options
 	partition int32
 	span      int64 // Window in seconds
 	lateness  int64
 	retention int64
+	idle      int64 // IdleClose in seconds
+	margin    int64 // FutureMargin in seconds
 	records   records.Rule
 	pace      pace.Rule
 
-	streamTime int64 // Unix seconds; noTime before the first shift
-	groups     map[shift.GroupKey]*group
-	days       map[shift.Day]*day
-	openDays   []shift.Day      // ascending
-	seen       map[uint64]int64 // event_id hash → shift start
-	strings    map[string]string
+	// logTime is the largest Kafka record timestamp read, Unix seconds;
+	// noTime before the first record that carried one.
+	logTime int64
+	plants  map[string]*plant
+	// legacy holds event ids a version-1 snapshot remembered without their
+	// plants: a repeat of one in any plant is a duplicate until it ages
+	// out of every plant's retention.
+	legacy map[uint64]int64
+	// due is the log time at which some plant falls idle, is forgotten or
+	// is dropped (see sweepIdle); noTime when none can.
+	due     int64
+	strings map[string]string
+}
+
+// plant is one plant's event time and state. Each plant keeps its own
+// clock, so one plant's backfill, delay or silence changes nothing for
+// another on the same partition.
+type plant struct {
+	id         string
+	streamTime int64 // largest shift_start accepted; noTime before the first
+	// closedBefore: every day before it has closed (by stream time, or
+	// when the plant fell idle)
+	closedBefore shift.Day
+	lastLog      int64 // log time of its latest record; noTime when none carried one
+	// forgotten is the stream time at which the plant's state was dropped
+	// after a long silence (noTime if never): its shifts up to then are
+	// unchecked, their ids forgotten.
+	forgotten int64
+	groups    map[shift.GroupKey]*group
+	days      map[shift.Day]*day
+	openDays  []shift.Day // ascending
+	seen      map[uint64]int64
 }
 
 type group struct {
@@ -53,33 +91,62 @@ type dayGroup struct {
 
 type workerDay struct{ output, hours float64 }
 
+// minDay is closedBefore before any day closed.
+const minDay = shift.Day(math.MinInt32)
+
 // NewPartition makes the processor of one partition. opts must be valid.
 func NewPartition(opts Options, partition int32) (*Partition, error) {
 	if err := opts.Validate(); err != nil {
 		return nil, err
 	}
-	return &Partition{
-		opts:       opts,
-		partition:  partition,
-		span:       int64(opts.Window / time.Second),
-		lateness:   int64(opts.AllowedLateness / time.Second),
-		retention:  int64(opts.Retention() / time.Second),
-		records:    opts.RecordRule(),
-		pace:       opts.PaceRule(),
-		streamTime: noTime,
-		groups:     make(map[shift.GroupKey]*group),
-		days:       make(map[shift.Day]*day),
-		seen:       make(map[uint64]int64),
-		strings:    make(map[string]string),
-	}, nil
+	p := &Partition{partition: partition, logTime: noTime, due: noTime,
+		plants: make(map[string]*plant), strings: make(map[string]string)}
+	p.setOptions(opts)
+	return p, nil
 }
 
-// StreamTime is the largest shift start accepted; zero before the first.
+func (p *Partition) setOptions(opts Options) {
+	p.opts = opts
+	p.span = int64(opts.Window / time.Second)
+	p.lateness = int64(opts.AllowedLateness / time.Second)
+	p.retention = int64(opts.Retention() / time.Second)
+	p.idle = int64(opts.IdleClose / time.Second)
+	p.margin = int64(opts.FutureMargin / time.Second)
+	p.records = opts.RecordRule()
+	p.pace = opts.PaceRule()
+}
+
+func newPlant(id string) *plant {
+	return &plant{id: id, streamTime: noTime, closedBefore: minDay, lastLog: noTime, forgotten: noTime,
+		groups: make(map[shift.GroupKey]*group), days: make(map[shift.Day]*day), seen: make(map[uint64]int64)}
+}
+
+// StreamTime is the largest shift start accepted on the partition, of any
+// plant; zero before the first. The rules go by each plant's own.
 func (p *Partition) StreamTime() time.Time {
-	if p.streamTime == noTime {
+	st := p.maxStreamTime()
+	if st == noTime {
 		return time.Time{}
 	}
-	return time.Unix(p.streamTime, 0).UTC()
+	return time.Unix(st, 0).UTC()
+}
+
+func (p *Partition) maxStreamTime() int64 {
+	st := int64(noTime)
+	for _, pl := range p.plants {
+		st = max(st, pl.streamTime)
+	}
+	return st
+}
+
+// PlantStreamTime is a plant's stream time; ok is false for a plant the
+// partition holds nothing of.
+func (p *Partition) PlantStreamTime(plantID string) (t time.Time, ok bool) {
+	pl := p.plants[plantID]
+	if pl == nil || pl.streamTime == noTime {
+		return time.Time{}, false
+	}
+	return time.Unix(pl.streamTime, 0).UTC(), true
 }
 
 // Input says where an event was read: its offset in the partition, and
@@ -92,55 +159,73 @@ type Input struct {
 }
 
 // Process handles one event. It appends the enriched shift, and any alerts
-// and norms it causes, to out. A repeated event_id returns ErrDuplicate and
-// appends nothing.
+// and norms it causes, to out. A repeated event_id of the plant returns
+// ErrDuplicate, and a shift from the future ErrFromFuture; neither appends
+// a shift. The log time of in may close other plants' days first (they
+// fell idle); their norms and alerts are appended too.
 func (p *Partition) Process(ev *shift.Event, in Input, out *Output) error {
-	offset := in.Offset
 	start := ev.ShiftStart.Unix()
+	log := int64(noTime)
+	if !in.LogTime.IsZero() {
+		log = in.LogTime.Unix()
+		if start > log+p.margin {
+			out.FromFuture++
+			return ErrFromFuture
+		}
+		if log > p.logTime {
+			p.logTime = log
+			if p.due != noTime && log >= p.due {
+				p.sweepIdle(out)
+			}
+		}
+	}
+	pl := p.plants[ev.PlantID]
+	if pl == nil {
+		pl = newPlant(p.intern(ev.PlantID))
+		p.plants[pl.id] = pl
+	}
+	if log != noTime {
+		pl.lastLog = max(pl.lastLog, log)
+		defer p.schedule(pl) // once its open days are known
+	}
 	h := hashID64(ev.EventID)
-	if p.isDuplicate(h) {
+	if p.isDuplicate(pl, h) {
 		out.Duplicates++
 		return ErrDuplicate
 	}
-	p.intern(ev)
+	p.internEvent(ev)
 	s := Shift{
 		Event:      *ev,
 		Partition:  p.partition,
-		Offset:     offset,
+		Offset:     in.Offset,
 		Rate:       ev.Rate(),
 		CrewRate:   ev.CrewRate(),
 		ScrapShare: ev.ScrapShare(),
-		Late:       p.isLate(start),
-		// isDuplicate forgets exactly these
-		Unchecked: p.streamTime != noTime && start < p.streamTime-p.retention,
+		Late:       pl.isLate(start, p.span),
+		Unchecked:  p.unchecked(pl, start),
 	}
+	pl.seen[h] = start
 	key := ev.Group()
-	g := p.groups[key]
-	if g == nil {
-		if s.Late {
-			// no state to judge a late shift of an unknown group by
-			s.Norm, s.CrewNorm = norms.Empty, math.NaN()
-			s.Ratio, s.CrewRatio = math.NaN(), math.NaN()
-			p.seen[h] = start
-			out.Shifts = append(out.Shifts, s)
-			return nil
+	g := pl.groups[key]
+	switch {
+	case !s.Late:
+		if g == nil {
+			g = &group{window: norms.NewWindow(p.span, p.opts.CommonPaceTolerance)}
+			pl.groups[key] = g
 		}
-		g = &group{window: norms.NewWindow(p.span, p.opts.CommonPaceTolerance)}
-		p.groups[key] = g
+		s.Norm, s.CrewNorm = g.window.Norm(start)
+	case g != nil && start-p.span >= pl.streamTime-p.retention:
+		// late, but the whole trailing window is still held: judged as
+		// an on-time shift would have been, though it enters no state
+		s.Norm, s.CrewNorm = g.window.Norm(start)
+	default:
+		// too late for the state: part of its window is gone
+		s.Norm, s.CrewNorm = norms.Empty, math.NaN()
+		out.TooLate++
 	}
-	if s.Late {
-		// a late shift may reach back past what a restored processor holds:
-		// judge it only by state within retention, as both would
-		g.window.Prune(p.streamTime - p.retention)
-	}
-	s.Norm, s.CrewNorm = g.window.Norm(start)
 	s.Ratio = ratio(s.Rate, s.Norm.Median)
 	s.CrewRatio = ratio(s.CrewRate, s.CrewNorm)
-	p.seen[h] = start
 	out.Shifts = append(out.Shifts, s)
-	if s.Late {
-		return nil
-	}
 
 	if v := p.records.Judge(s.Norm.Count, s.Ratio, s.ScrapShare); v != records.None {
 		typ := RecordShift
@@ -152,14 +237,17 @@ func (p *Partition) Process(ev *shift.Event, in Input, out *Output) error {
 			PlantID: ev.PlantID, Industry: ev.Industry, Role: ev.Role, Unit: ev.Unit,
 			WorkerID: ev.WorkerID, EventID: ev.EventID, Day: shift.DayOf(ev.ShiftStart),
 			Rate: s.Rate, NormRate: s.Norm.Median, Ratio: s.Ratio, ScrapShare: s.ScrapShare,
-			GroupSize: s.Norm.Count, BulkShare: s.Norm.Bulk,
+			GroupSize: s.Norm.Count, BulkShare: s.Norm.Bulk, Late: s.Late,
 			DetectedAt: ev.ShiftStart.Add(time.Duration(ev.ShiftHours * float64(time.Hour))).UTC(),
 		})
 	}
-	p.add(key, g, ev, start)
-	if start > p.streamTime {
-		p.streamTime = start
-		p.closeDue(out)
+	if s.Late {
+		return nil
+	}
+	pl.add(key, g, ev, start)
+	if start > pl.streamTime {
+		pl.streamTime = start
+		p.closeDue(pl, out)
 	}
 	return nil
 }
@@ -171,33 +259,42 @@ func ratio(rate, norm float64) float64 {
 	return rate / norm
 }
 
-// isLate: the shift's day has closed, or it starts before the window of the
-// partition's stream time.
-func (p *Partition) isLate(start int64) bool {
-	if p.streamTime == noTime {
+// isLate: the shift's day has closed, or it starts more than a window
+// before the plant's stream time.
+func (pl *plant) isLate(start, span int64) bool {
+	if pl.streamTime == noTime && pl.closedBefore == minDay {
 		return false
 	}
-	dayEnd := (floorDiv(start, 86400) + 1) * 86400
-	return dayEnd+p.lateness <= p.streamTime || start < p.streamTime-p.span
+	return shift.Day(floorDiv(start, 86400)) < pl.closedBefore ||
+		pl.streamTime != noTime && start < pl.streamTime-span
 }
 
-func (p *Partition) isDuplicate(h uint64) bool {
-	t, ok := p.seen[h]
+// unchecked: the shift starts where the plant no longer remembers ids.
+func (p *Partition) unchecked(pl *plant, start int64) bool {
+	return pl.streamTime != noTime && start < pl.streamTime-p.retention ||
+		pl.forgotten != noTime && start <= pl.forgotten
+}
+
+func (p *Partition) isDuplicate(pl *plant, h uint64) bool {
 	// an id older than the retention span is forgotten, whether or not the
 	// sweep has removed it yet: the answer must not depend on sweep timing
-	return ok && (p.streamTime == noTime || t >= p.streamTime-p.retention)
+	if t, ok := pl.seen[h]; ok && (pl.streamTime == noTime || t >= pl.streamTime-p.retention) {
+		return true
+	}
+	t, ok := p.legacy[h]
+	return ok && (pl.streamTime == noTime || t >= pl.streamTime-p.retention)
 }
 
 // add puts an on-time shift into its group's window and its day.
-func (p *Partition) add(key shift.GroupKey, g *group, ev *shift.Event, start int64) {
+func (pl *plant) add(key shift.GroupKey, g *group, ev *shift.Event, start int64) {
 	g.window.Insert(start, ev.Rate(), ev.CrewRate())
 	d := shift.DayOf(ev.ShiftStart)
-	dd := p.days[d]
+	dd := pl.days[d]
 	if dd == nil {
 		dd = &day{groups: make(map[shift.GroupKey]*dayGroup)}
-		p.days[d] = dd
-		i, _ := slices.BinarySearch(p.openDays, d)
-		p.openDays = slices.Insert(p.openDays, i, d)
+		pl.days[d] = dd
+		i, _ := slices.BinarySearch(pl.openDays, d)
+		pl.openDays = slices.Insert(pl.openDays, i, d)
 	}
 	dg := dd.groups[key]
 	if dg == nil {
@@ -213,28 +310,31 @@ func (p *Partition) add(key shift.GroupKey, g *group, ev *shift.Event, start int
 	w.hours += ev.ShiftHours
 }
 
-// closeDue closes, oldest first, every open day whose end plus the allowed
-// lateness stream time has reached, then forgets state past retention.
-func (p *Partition) closeDue(out *Output) {
-	closed := false
-	for len(p.openDays) > 0 {
-		d := p.openDays[0]
-		end := int64(d+1) * 86400
-		if end+p.lateness > p.streamTime {
-			break
-		}
-		p.closeDay(d, end, out)
-		p.openDays = p.openDays[1:]
-		delete(p.days, d)
-		closed = true
+// closeDue closes, oldest first, every open day of the plant whose end plus
+// the allowed lateness its stream time has reached, then forgets its state
+// past retention.
+func (p *Partition) closeDue(pl *plant, out *Output) {
+	before := shift.Day(floorDiv(pl.streamTime-p.lateness, 86400))
+	if before <= pl.closedBefore {
+		return
 	}
-	if closed {
-		p.sweep()
-	}
+	p.closeBefore(pl, before, out)
 }
 
-func (p *Partition) closeDay(d shift.Day, end int64, out *Output) {
-	dd := p.days[d]
+// closeBefore closes the plant's open days before d and sweeps its state.
+func (p *Partition) closeBefore(pl *plant, d shift.Day, out *Output) {
+	pl.closedBefore = max(pl.closedBefore, d)
+	for len(pl.openDays) > 0 && pl.openDays[0] < d {
+		p.closeDay(pl, pl.openDays[0], out)
+		delete(pl.days, pl.openDays[0])
+		pl.openDays = pl.openDays[1:]
+	}
+	p.sweep(pl)
+}
+
+func (p *Partition) closeDay(pl *plant, d shift.Day, out *Output) {
+	dd := pl.days[d]
+	end := int64(d+1) * 86400
 	keys := make([]shift.GroupKey, 0, len(dd.groups))
 	for k := range dd.groups {
 		keys = append(keys, k)
@@ -245,7 +345,7 @@ func (p *Partition) closeDay(d shift.Day, end int64, out *Output) {
 	var rates []float64
 	for _, k := range keys {
 		dg := dd.groups[k]
-		if g := p.groups[k]; g != nil {
+		if g := pl.groups[k]; g != nil {
 			out.Norms = append(out.Norms, NormRow{Group: k, Day: d, Norm: g.window.NormAt(end)})
 		}
 		workers = workers[:0]
@@ -293,45 +393,124 @@ func compareGroups(a, b shift.GroupKey) int {
 	return strings.Compare(a.Unit, b.Unit)
 }
 
-// sweep drops window entries, groups and remembered ids that no future
-// event can reach: state stays bounded by the retention span of event time,
-// however many distinct workers or plants pass through.
-func (p *Partition) sweep() {
-	cut := p.streamTime - p.retention
-	for k, g := range p.groups {
+// sweep drops the plant's window entries, groups and remembered ids that
+// no future event can reach: its state stays bounded by the retention span
+// of its event time, however many workers pass through.
+func (p *Partition) sweep(pl *plant) {
+	if pl.streamTime == noTime {
+		return
+	}
+	cut := pl.streamTime - p.retention
+	for k, g := range pl.groups {
 		g.window.Prune(cut)
 		if g.window.Len() == 0 {
-			delete(p.groups, k)
+			delete(pl.groups, k)
 		}
 	}
-	for h, t := range p.seen {
+	for h, t := range pl.seen {
 		if t < cut {
-			delete(p.seen, h)
+			delete(pl.seen, h)
 		}
 	}
-	if len(p.strings) > 4*len(p.groups)+1024 {
+	if len(p.legacy) > 0 {
+		p.sweepLegacy()
+	}
+	// a plant's id, industry, roles and units: a few strings each
+	if len(p.strings) > 16*len(p.plants)+1024 {
 		clear(p.strings)
+	}
+}
+
+// sweepLegacy drops the ids of a version-1 snapshot that every plant has
+// left behind: their plants are unknown, so the oldest plant clock decides.
+func (p *Partition) sweepLegacy() {
+	cut := int64(math.MaxInt64)
+	for _, pl := range p.plants {
+		if pl.streamTime != noTime {
+			cut = min(cut, pl.streamTime-p.retention)
+		}
+	}
+	for h, t := range p.legacy {
+		if t < cut {
+			delete(p.legacy, h)
+		}
+	}
+}
+
+// The deadlines of a plant's silence, in log time: after IdleClose its open
+// days close; after Retention its state is dropped (its ids forgotten, its
+// clock kept); after twice Retention it is dropped altogether. A plant
+// whose records carry no timestamps has none.
+func (p *Partition) deadline(pl *plant) int64 {
+	switch {
+	case pl.lastLog == noTime:
+		return noTime
+	case len(pl.openDays) > 0:
+		return pl.lastLog + p.idle
+	case len(pl.groups) > 0 || len(pl.seen) > 0:
+		return pl.lastLog + p.retention
+	}
+	return pl.lastLog + 2*p.retention
+}
+
+// schedule keeps due at the earliest deadline after a plant's changed.
+func (p *Partition) schedule(pl *plant) {
+	if d := p.deadline(pl); d != noTime && (p.due == noTime || d < p.due) {
+		p.due = d
+	}
+}
+
+// sweepIdle applies every deadline the log time has reached, plants in
+// order of id so that the output does not depend on map order, and
+// computes the next one.
+func (p *Partition) sweepIdle(out *Output) {
+	ids := make([]string, 0, len(p.plants))
+	for id, pl := range p.plants {
+		if d := p.deadline(pl); d != noTime && d <= p.logTime {
+			ids = append(ids, id)
+		}
+	}
+	slices.Sort(ids)
+	for _, id := range ids {
+		pl := p.plants[id]
+		if len(pl.openDays) > 0 && pl.lastLog+p.idle <= p.logTime {
+			p.closeBefore(pl, pl.openDays[len(pl.openDays)-1]+1, out)
+		}
+		if (len(pl.groups) > 0 || len(pl.seen) > 0) && pl.lastLog+p.retention <= p.logTime {
+			clear(pl.groups)
+			clear(pl.seen)
+			pl.forgotten = pl.streamTime
+		}
+		if len(pl.openDays) == 0 && len(pl.groups) == 0 && len(pl.seen) == 0 && pl.lastLog+2*p.retention <= p.logTime {
+			delete(p.plants, id)
+		}
+	}
+	p.due = noTime
+	for _, pl := range p.plants {
+		p.schedule(pl)
 	}
 }
 
 // intern shares the strings that repeat across events, so that a window of
 // millions of shifts holds each plant, role and unit once.
-func (p *Partition) intern(ev *shift.Event) {
-	in := func(s *string) {
-		if v, ok := p.strings[*s]; ok {
-			*s = v
-			return
-		}
-		p.strings[*s] = *s
+func (p *Partition) intern(s string) string {
+	if v, ok := p.strings[s]; ok {
+		return v
 	}
-	in(&ev.PlantID)
-	in(&ev.Industry)
-	in(&ev.Role)
-	in(&ev.Unit)
+	p.strings[s] = s
+	return s
+}
+
+func (p *Partition) internEvent(ev *shift.Event) {
+	ev.PlantID = p.intern(ev.PlantID)
+	ev.Industry = p.intern(ev.Industry)
+	ev.Role = p.intern(ev.Role)
+	ev.Unit = p.intern(ev.Unit)
 }
 
 // Stats describes the state held, for metrics and benchmarks.
 type Stats struct {
+	Plants        int
 	Groups        int
 	WindowShifts  int
 	OpenDays      int
@@ -340,51 +519,16 @@ type Stats struct {
 
 // Stats counts the state held.
 func (p *Partition) Stats() Stats {
-	s := Stats{Groups: len(p.groups), OpenDays: len(p.openDays), RememberedIDs: len(p.seen)}
-	for _, g := range p.groups {
-		s.WindowShifts += g.window.Len()
+	s := Stats{Plants: len(p.plants), RememberedIDs: len(p.legacy)}
+	for _, pl := range p.plants {
+		s.Groups += len(pl.groups)
+		s.OpenDays += len(pl.openDays)
+		s.RememberedIDs += len(pl.seen)
+		for _, g := range pl.groups {
+			s.WindowShifts += g.window.Len()
+		}
 	}
 	return s
-}
-
-// Restore rebuilds state from stored shifts: streamTime is the partition's
-// stored stream time, and replay must call its argument for each stored shift
-// that started at or after streamTime − Retention, in offset order. It is
-// only valid on a new Partition.
-func (p *Partition) Restore(streamTime time.Time, replay func(add func(ev *shift.Event, late bool) error) error) error {
-	if p.streamTime != noTime || len(p.seen) > 0 {
-		return fmt.Errorf("processors: restore into a partition that has state")
-	}
-	if streamTime.IsZero() {
-		return nil
-	}
-	p.streamTime = streamTime.Unix()
-	cut := p.streamTime - p.retention
-	return replay(func(ev *shift.Event, late bool) error {
-		start := ev.ShiftStart.Unix()
-		if start < cut {
-			return nil
-		}
-		p.seen[hashID64(ev.EventID)] = start
-		if late {
-			return nil
-		}
-		p.intern(ev)
-		key := ev.Group()
-		g := p.groups[key]
-		if g == nil {
-			g = &group{window: norms.NewWindow(p.span, p.opts.CommonPaceTolerance)}
-			p.groups[key] = g
-		}
-		d := shift.DayOf(ev.ShiftStart)
-		if int64(d+1)*86400+p.lateness <= p.streamTime {
-			// its day has closed: window only
-			g.window.Insert(start, ev.Rate(), ev.CrewRate())
-			return nil
-		}
-		p.add(key, g, ev, start)
-		return nil
-	})
 }
 
 func floorDiv(a, b int64) int64 {

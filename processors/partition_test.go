@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
-	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -52,85 +51,24 @@ func stream(seed uint64, n int) []shift.Event {
 	return evs
 }
 
+// processLogged is process with each record written two hours after its
+// shift starts: a plant reporting at the end of its shifts.
+func processLogged(t testing.TB, p *Partition, evs []shift.Event, from int64, out *Output) {
+	for i := range evs {
+		ev := evs[i]
+		in := Input{Offset: from + int64(i), LogTime: ev.ShiftStart.Add(2 * time.Hour)}
+		if err := p.Process(&ev, in, out); err != nil && !errors.Is(err, ErrDuplicate) {
+			t.Fatal(err)
+		}
+	}
+}
+
 func process(t testing.TB, p *Partition, evs []shift.Event, from int64, out *Output) {
 	for i := range evs {
 		ev := evs[i]
 		if err := p.Process(&ev, Input{Offset: from + int64(i)}, out); err != nil && !errors.Is(err, ErrDuplicate) {
 			t.Fatal(err)
 		}
-	}
-}
-
-// TestRestoreMatchesUninterrupted cuts a stream at several points, rebuilds
-// a processor from what a sink would have stored by then, and checks that
-// everything after the cut — shifts with their norms, alerts, daily norms —
-// equals the uninterrupted run's.
-func TestRestoreMatchesUninterrupted(t *testing.T) {
-	opts := DefaultOptions()
-	opts.Window = 10 * 24 * time.Hour // shorter, so that retention is crossed often
-	opts.RecordMinShifts = 5
-	opts.PaceMinWorkers = 4
-	evs := stream(1, 6000)
-
-	full, _ := NewPartition(opts, 0)
-	var all Output
-	process(t, full, evs, 0, &all)
-	if len(all.Alerts) == 0 || all.Duplicates == 0 {
-		t.Fatalf("stream too tame: %d alerts, %d duplicates", len(all.Alerts), all.Duplicates)
-	}
-	lates := 0
-	for _, s := range all.Shifts {
-		if s.Late {
-			lates++
-		}
-	}
-	if lates == 0 {
-		t.Fatal("stream has no late shifts")
-	}
-
-	for _, cut := range []int{1, 500, 2500, 4999, 5999} {
-		t.Run(fmt.Sprint(cut), func(t *testing.T) {
-			first, _ := NewPartition(opts, 0)
-			var before Output
-			process(t, first, evs[:cut], 0, &before)
-
-			restored, _ := NewPartition(opts, 0)
-			err := restored.Restore(first.StreamTime(), func(add func(*shift.Event, bool) error) error {
-				for _, s := range before.Shifts { // the sink's rows, in offset order
-					if !s.ShiftStart.Before(first.StreamTime().Add(-opts.Retention())) {
-						ev := s.Event
-						if err := add(&ev, s.Late); err != nil {
-							return err
-						}
-					}
-				}
-				return nil
-			})
-			if err != nil {
-				t.Fatal(err)
-			}
-			var after Output
-			process(t, restored, evs[cut:], int64(cut), &after)
-
-			wantShifts := all.Shifts[len(before.Shifts):]
-			if len(after.Shifts) != len(wantShifts) {
-				t.Fatalf("%d shifts after restore, want %d", len(after.Shifts), len(wantShifts))
-			}
-			for i := range after.Shifts {
-				if !sameShift(after.Shifts[i], wantShifts[i]) {
-					t.Fatalf("shift %d differs:\n got %+v\nwant %+v", i, after.Shifts[i], wantShifts[i])
-				}
-			}
-			if !reflect.DeepEqual(after.Alerts, all.Alerts[len(before.Alerts):]) && !(len(after.Alerts) == 0 && len(all.Alerts) == len(before.Alerts)) {
-				t.Fatalf("alerts differ after restore: %d vs %d", len(after.Alerts), len(all.Alerts)-len(before.Alerts))
-			}
-			if !reflect.DeepEqual(after.Norms, all.Norms[len(before.Norms):]) && !(len(after.Norms) == 0 && len(all.Norms) == len(before.Norms)) {
-				t.Fatalf("daily norms differ after restore")
-			}
-			if before.Duplicates+after.Duplicates != all.Duplicates {
-				t.Fatalf("duplicates %d+%d, want %d", before.Duplicates, after.Duplicates, all.Duplicates)
-			}
-		})
 	}
 }
 
@@ -142,10 +80,9 @@ func sameShift(a, b Shift) bool {
 		f(a.CrewNorm, b.CrewNorm) && f(a.CrewRatio, b.CrewRatio)
 }
 
-// TestStreamTimeIsPerPartition: a historic plant on its own partition is
-// judged by its own clock, while on a partition that has moved on it is
-// late.
-func TestStreamTimeIsPerPartition(t *testing.T) {
+// TestStreamTimeIsPerPlant: a historic plant sharing a partition with a
+// modern one is judged by its own clock, and the modern plant by its own.
+func TestStreamTimeIsPerPlant(t *testing.T) {
 	modern := shift.Event{EventID: "m1", PlantID: "zil", Industry: "automotive", Role: "assembly-brigade", WorkerID: "b1",
 		CrewSize: 12, ShiftStart: time.Date(1938, 5, 1, 8, 0, 0, 0, time.UTC), ShiftHours: 8, Output: 40, Unit: "cars"}
 	historic := shift.Event{EventID: "h1", PlantID: "irmino", Industry: "coal", Role: "hewer", WorkerID: "a.stakhanov",
@@ -153,25 +90,32 @@ func TestStreamTimeIsPerPartition(t *testing.T) {
 
 	shared, _ := NewPartition(DefaultOptions(), 0)
 	var out Output
-	_ = shared.Process(&modern, Input{Offset: 0}, &out)
-	_ = shared.Process(&historic, Input{Offset: 1}, &out)
-	if !out.Shifts[1].Late {
-		t.Fatal("a 1935 shift behind a 1938 stream time must be late")
+	for i, ev := range []*shift.Event{&modern, &historic} {
+		if err := shared.Process(ev, Input{Offset: int64(i)}, &out); err != nil {
+			t.Fatal(err)
+		}
 	}
-
-	own, _ := NewPartition(DefaultOptions(), 1)
-	out.Reset()
-	_ = own.Process(&historic, Input{Offset: 0}, &out)
-	if out.Shifts[0].Late {
-		t.Fatal("on its own partition the historic plant is on time")
+	if out.Shifts[1].Late {
+		t.Fatal("a 1935 shift of its own plant is on time beside a 1938 plant")
 	}
-	if got := own.StreamTime(); !got.Equal(historic.ShiftStart) {
-		t.Fatalf("stream time %v", got)
+	for plant, want := range map[string]time.Time{"zil": modern.ShiftStart, "irmino": historic.ShiftStart} {
+		if got, ok := shared.PlantStreamTime(plant); !ok || !got.Equal(want) {
+			t.Fatalf("%s stream time %v, want %v", plant, got, want)
+		}
+	}
+	if got := shared.StreamTime(); !got.Equal(modern.ShiftStart) {
+		t.Fatalf("partition stream time %v, want the latest plant's", got)
+	}
+	if _, ok := shared.PlantStreamTime("nowhere"); ok {
+		t.Fatal("a stream time for a plant never seen")
 	}
 }
 
 // TestStateIsBounded: a stream of ever-new workers and plants keeps state
-// proportional to the retention span, not to the distinct ids seen.
+// proportional to the retention span, not to the distinct ids seen: each
+// plant prunes its own state as its clock moves, and a plant that falls
+// silent in the log's time is forgotten (its state after one retention
+// span of silence, itself after two).
 func TestStateIsBounded(t *testing.T) {
 	opts := DefaultOptions()
 	p, _ := NewPartition(opts, 0)
@@ -179,24 +123,28 @@ func TestStateIsBounded(t *testing.T) {
 	start := time.Date(1935, 1, 1, 6, 0, 0, 0, time.UTC)
 	perDay := 200
 	days := 200
-	peak := 0
+	peak := Stats{}
 	for d := 0; d < days; d++ {
 		for i := 0; i < perDay; i++ {
 			id := fmt.Sprintf("d%d-%d", d, i)
+			at := start.Add(time.Duration(d) * 24 * time.Hour)
 			ev := shift.Event{EventID: id, PlantID: "plant-" + id, Industry: "x", Role: "r", WorkerID: "w-" + id,
-				CrewSize: 1, ShiftStart: start.Add(time.Duration(d) * 24 * time.Hour), ShiftHours: 8, Output: 8, Unit: "u"}
-			_ = p.Process(&ev, Input{Offset: int64(d*perDay + i)}, &out)
+				CrewSize: 1, ShiftStart: at, ShiftHours: 8, Output: 8, Unit: "u"}
+			_ = p.Process(&ev, Input{Offset: int64(d*perDay + i), LogTime: at.Add(time.Hour)}, &out)
 		}
 		out.Reset()
 		st := p.Stats()
-		peak = max(peak, st.WindowShifts)
+		peak.Plants, peak.WindowShifts = max(peak.Plants, st.Plants), max(peak.WindowShifts, st.WindowShifts)
+		peak.RememberedIDs, peak.OpenDays = max(peak.RememberedIDs, st.RememberedIDs), max(peak.OpenDays, st.OpenDays)
 	}
 	retentionDays := int(opts.Retention().Hours()/24) + 2
-	if st := p.Stats(); st.WindowShifts > retentionDays*perDay || st.RememberedIDs > retentionDays*perDay || st.Groups > retentionDays*perDay {
-		t.Fatalf("state not bounded: %+v (bound %d)", st, retentionDays*perDay)
+	idleDays := int(opts.IdleClose.Hours()/24) + 2
+	if peak.WindowShifts > retentionDays*perDay || peak.RememberedIDs > retentionDays*perDay ||
+		peak.Plants > 2*retentionDays*perDay || peak.OpenDays > idleDays*perDay {
+		t.Fatalf("state not bounded: peak %+v (bounds %d held, %d plants, %d open days)", peak, retentionDays*perDay, 2*retentionDays*perDay, idleDays*perDay)
 	}
-	if peak > retentionDays*perDay {
-		t.Fatalf("peak window %d over bound %d", peak, retentionDays*perDay)
+	if peak.Plants < 2*(retentionDays-2)*perDay {
+		t.Fatalf("peak %+v: plants were dropped before two retention spans of silence", peak)
 	}
 }
 

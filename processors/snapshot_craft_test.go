@@ -4,18 +4,21 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"hash/crc32"
 	"math"
 	"os"
 	"path/filepath"
+	"reflect"
 	"testing"
 
 	"github.com/stakhanov/stakhanov/shift"
 )
 
-// snapDesc describes a snapshot of version 1 field by field, so that a test
-// can write one the encoder never would: each field is written as given,
-// with no checks (see the format in snapshot.go).
+// snapDesc describes a snapshot of version 1 — what the previous release
+// wrote, and this one upgrades — field by field, so that a test can write
+// one no encoder would: each field is written as given, with no checks (see
+// the format in snapshot_v1.go).
 type snapDesc struct {
 	streamTime int64
 	strings    []string // the table, written as given (front-coded)
@@ -45,9 +48,9 @@ type snapIDRun struct {
 
 func (d snapDesc) bytes() []byte {
 	b := []byte(snapshotMagic)
-	b = binary.AppendUvarint(b, snapshotVersion)
+	b = binary.AppendUvarint(b, 1)
 	opts := snapshotOpts()
-	ov := optionValues(&opts)
+	ov := v1OptionValues(&opts)
 	b = binary.AppendUvarint(b, uint64(len(ov)))
 	for _, o := range ov {
 		b = appendString(appendString(b, o.name), o.value)
@@ -122,6 +125,18 @@ func (d snapDesc) bytes() []byte {
 	return binary.LittleEndian.AppendUint32(b, crc32.Checksum(b, castagnoli))
 }
 
+// v1OptionValues are the options as version 1 wrote them: the fields
+// Options had then, by Go name.
+func v1OptionValues(o *Options) []optionValue {
+	v := reflect.ValueOf(o).Elem()
+	var out []optionValue
+	for _, name := range []string{"Window", "AllowedLateness", "RecordMinShifts", "RecordRatio", "SuspectScrapShare",
+		"PaceMinWorkers", "PaceSetterRatio", "CommonPaceTolerance", "CommonPaceShare"} {
+		out = append(out, optionValue{name, fmt.Sprint(v.FieldByName(name).Interface())})
+	}
+	return out
+}
+
 // validDesc is a small, canonical state: stream time 1935-08-10 06:00, one
 // group (a, r, u) with two shifts, one open day with one worker, two ids.
 func validDesc() snapDesc {
@@ -135,9 +150,10 @@ func validDesc() snapDesc {
 	}
 }
 
-// TestSnapshotCrafted: snapshots no encoder writes, each with a valid
-// checksum, each refused for what is wrong with it; and the extremes of
-// what is allowed, each accepted and written back byte for byte.
+// TestSnapshotCrafted: version-1 snapshots no encoder wrote, each with a
+// valid checksum, each refused for what is wrong with it; and the extremes
+// of what is allowed, each accepted, upgraded, and written as a version-2
+// snapshot that loads back to the same bytes.
 func TestSnapshotCrafted(t *testing.T) {
 	tests := []struct {
 		name string
@@ -189,17 +205,29 @@ func TestSnapshotCrafted(t *testing.T) {
 		{"window entries spanning the whole range", func(d *snapDesc) {
 			d.streamTime = 0
 			d.groups[0].entries = []int64{-maxSnapshotTime, 2 * maxSnapshotTime}
-			d.ids = nil
+			d.ids, d.days = nil, nil
 		}, true},
 		{"a window entry beyond the range", func(d *snapDesc) {
 			d.streamTime = 0
 			d.groups[0].entries = []int64{-maxSnapshotTime, 2*maxSnapshotTime + 1}
-			d.ids = nil
+			d.ids, d.days = nil, nil
 		}, false},
+		// a day open a long way behind stream time: it would have closed
+		{"an open day among the closed ones", func(d *snapDesc) { d.days[0].day -= 2 }, false},
 		{"an open day at the range's end", func(d *snapDesc) { d.days[0].day = maxSnapshotDay }, true},
 		{"an open day beyond it", func(d *snapDesc) { d.days[0].day = maxSnapshotDay + 1 }, false},
-		{"an open day at the range's start", func(d *snapDesc) { d.days[0].day = -maxSnapshotDay }, true},
-		{"an open day before it", func(d *snapDesc) { d.days[0].day = -maxSnapshotDay - 1 }, false},
+		{"an open day at the range's start", func(d *snapDesc) {
+			d.streamTime = -maxSnapshotTime + 3600
+			d.groups[0].entries = []int64{0}
+			d.days[0].day = -maxSnapshotDay
+			d.ids[0].start = 0
+		}, true},
+		{"an open day before it", func(d *snapDesc) {
+			d.streamTime = -maxSnapshotTime + 3600
+			d.groups[0].entries = []int64{0}
+			d.days[0].day = -maxSnapshotDay - 1
+			d.ids[0].start = 0
+		}, false},
 		{"an id start beyond the range", func(d *snapDesc) {
 			d.ids = []snapIDRun{{start: maxSnapshotTime - d.streamTime + 1, hashes: []uint64{1}}}
 		}, false},
@@ -210,7 +238,7 @@ func TestSnapshotCrafted(t *testing.T) {
 			tt.edit(&d)
 			b := d.bytes()
 			p, _ := NewPartition(snapshotOpts(), 0)
-			err := p.LoadSnapshot(b)
+			changed, err := p.LoadSnapshot(b)
 			if !tt.ok {
 				if !errors.Is(err, ErrSnapshotCorrupt) {
 					t.Fatalf("loaded with %v, want ErrSnapshotCorrupt", err)
@@ -220,14 +248,12 @@ func TestSnapshotCrafted(t *testing.T) {
 				}
 				return
 			}
-			if err != nil {
-				t.Fatalf("refused: %v", err)
+			if err != nil || len(changed) > 0 {
+				t.Fatalf("refused: %v, or options changed: %q", err, changed)
 			}
-			if tt.name == "a day group twice" {
-				return // two days, the second written as a gap: not the same bytes
-			}
-			if got := p.AppendSnapshot(nil); !bytes.Equal(got, b) {
-				t.Fatalf("written back as other bytes:\n got %x\nwant %x", got, b)
+			v2 := p.AppendSnapshot(nil)
+			if got := loaded(t, snapshotOpts(), 0, v2).AppendSnapshot(nil); !bytes.Equal(got, v2) {
+				t.Fatalf("the upgraded state's snapshot loads back as other bytes:\n got %x\nwant %x", got, v2)
 			}
 		})
 	}
@@ -246,7 +272,7 @@ func TestSnapshotPrefixWithValidChecksum(t *testing.T) {
 	headerLen := len(snap) - 4 - len(mustReader(t, snap).b)
 	for i := headerLen; i < len(snap)-4; i++ {
 		b := withCRC(append(bytes.Clone(snap[:i]), 0, 0, 0, 0))
-		if err := p.LoadSnapshot(b); !errors.Is(err, ErrSnapshotCorrupt) {
+		if _, err := p.LoadSnapshot(b); !errors.Is(err, ErrSnapshotCorrupt) {
 			t.Fatalf("cut at %d of %d (stream time %d): %v", i, len(snap), h.streamTime, err)
 		}
 	}
@@ -262,7 +288,7 @@ func mustReader(t *testing.T, b []byte) *snapReader {
 }
 
 // TestSnapshotGolden: the snapshot of a fixed state is exactly the bytes
-// of testdata/snapshot/v1.bin, and those bytes load into a processor that
+// of testdata/snapshot/v2.bin, and those bytes load into a processor that
 // goes on as the original does. A change of the format shows here first:
 // it must bump snapshotVersion and keep reading this file.
 func TestSnapshotGolden(t *testing.T) {
@@ -270,13 +296,10 @@ func TestSnapshotGolden(t *testing.T) {
 	evs := stream(11, 700)
 	p, _ := NewPartition(opts, 0)
 	var before Output
-	process(t, p, evs[:600], 0, &before)
+	processLogged(t, p, evs[:600], 0, &before)
 	got := p.AppendSnapshot(nil)
-	path := filepath.Join("testdata", "snapshot", "v1.bin")
+	path := filepath.Join("testdata", "snapshot", "v2.bin")
 	if *update {
-		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-			t.Fatal(err)
-		}
 		if err := os.WriteFile(path, got, 0o644); err != nil {
 			t.Fatal(err)
 		}
@@ -290,10 +313,83 @@ func TestSnapshotGolden(t *testing.T) {
 	}
 	var all, after Output
 	full, _ := NewPartition(opts, 0)
-	process(t, full, evs, 0, &all)
+	processLogged(t, full, evs, 0, &all)
 	q := loaded(t, opts, 0, want)
-	process(t, q, evs[600:], 600, &after)
+	processLogged(t, q, evs[600:], 600, &after)
 	checkContinuation(t, &all, &before, &after)
+}
+
+// TestSnapshotUpgradeV1: checkpoints the previous release wrote (version
+// 1, one clock per partition) load into this one, which keeps a clock per
+// plant.
+func TestSnapshotUpgradeV1(t *testing.T) {
+	opts := snapshotOpts()
+	// one plant: its clock was the partition's, so the upgraded state is
+	// the state this release builds from the same events, and everything
+	// after goes on exactly as an uninterrupted run of this release
+	t.Run("one plant", func(t *testing.T) {
+		var evs []shift.Event
+		for _, ev := range stream(11, 3000) {
+			if ev.PlantID == "p0" {
+				evs = append(evs, ev)
+			}
+		}
+		old, err := os.ReadFile(filepath.Join("testdata", "snapshot", "v1-one-plant.bin"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		q := loaded(t, opts, 0, old)
+		full, _ := NewPartition(opts, 0)
+		var all, before, after Output
+		process(t, full, evs[:600], 0, &before)
+		if got, want := q.Stats(), full.Stats(); got != want {
+			t.Fatalf("upgraded state %+v, this release's %+v", got, want)
+		}
+		process(t, full, evs[600:], 600, &all)
+		process(t, q, evs[600:], 600, &after)
+		all.Shifts = append(before.Shifts, all.Shifts...)
+		all.Alerts = append(before.Alerts, all.Alerts...)
+		all.Norms = append(before.Norms, all.Norms...)
+		all.Duplicates += before.Duplicates
+		checkContinuation(t, &all, &before, &after)
+	})
+	// three plants on one clock: each takes the partition's stream time;
+	// windows, open days and remembered ids are all kept
+	t.Run("three plants", func(t *testing.T) {
+		old, err := os.ReadFile(filepath.Join("testdata", "snapshot", "v1.bin"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		q := loaded(t, opts, 0, old)
+		// what the previous release held, as its own Stats said:
+		// stream(11, 700)[:600] under snapshotOpts
+		st := q.Stats()
+		if st.Plants != 3 || st.Groups != 6 || st.RememberedIDs == 0 || st.WindowShifts == 0 || len(q.legacy) != st.RememberedIDs {
+			t.Fatalf("upgraded state %+v, %d legacy ids", st, len(q.legacy))
+		}
+		clock := q.StreamTime()
+		for id, pl := range q.plants {
+			if got, _ := q.PlantStreamTime(id); !got.Equal(clock) || pl.lastLog != noTime {
+				t.Fatalf("plant %s at %v, want the partition's %v", id, got, clock)
+			}
+		}
+		// a repeat of an id the old state remembered is still a duplicate
+		evs := stream(11, 700)
+		var out Output
+		repeat := evs[599]
+		if err := q.Process(&repeat, Input{Offset: 600}, &out); !errors.Is(err, ErrDuplicate) {
+			t.Fatalf("repeat after the upgrade: %v, want ErrDuplicate", err)
+		}
+		process(t, q, evs[600:], 601, &out)
+		if len(out.Shifts) == 0 {
+			t.Fatal("nothing processed after the upgrade")
+		}
+		// and the upgraded state's own snapshot is version 2, stable
+		v2 := q.AppendSnapshot(nil)
+		if got := loaded(t, opts, 0, v2).AppendSnapshot(nil); !bytes.Equal(got, v2) {
+			t.Fatal("the upgraded state's snapshot does not load back to itself")
+		}
+	})
 }
 
 // TestSnapshotCrewCode: the crew rate is written as a one-byte code when it

@@ -65,8 +65,12 @@ func loaded(t testing.TB, opts Options, part int32, snap []byte) *Partition {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := p.LoadSnapshot(snap); err != nil {
+	changed, err := p.LoadSnapshot(snap)
+	if err != nil {
 		t.Fatal(err)
+	}
+	if len(changed) > 0 {
+		t.Fatalf("loaded under the same options, yet changes %q", changed)
 	}
 	return p
 }
@@ -165,15 +169,19 @@ func TestSnapshotInterns(t *testing.T) {
 		}
 		data[s] = unsafe.StringData(s)
 	}
-	for k := range q.groups {
-		same(k.PlantID)
-		same(k.Role)
-		same(k.Unit)
-	}
-	for _, d := range q.days {
-		for k, dg := range d.groups {
+	for id, pl := range q.plants {
+		same(id)
+		same(pl.id)
+		for k := range pl.groups {
 			same(k.PlantID)
-			same(dg.industry)
+			same(k.Role)
+			same(k.Unit)
+		}
+		for _, d := range pl.days {
+			for k, dg := range d.groups {
+				same(k.PlantID)
+				same(dg.industry)
+			}
 		}
 	}
 	for s, v := range q.strings {
@@ -183,7 +191,7 @@ func TestSnapshotInterns(t *testing.T) {
 		same(v)
 	}
 	ev := stream(9, 1)[0]
-	q.intern(&ev)
+	q.internEvent(&ev)
 	if unsafe.StringData(ev.PlantID) != data[ev.PlantID] {
 		t.Fatal("a new event's plant is not shared with the loaded state")
 	}
@@ -191,74 +199,79 @@ func TestSnapshotInterns(t *testing.T) {
 
 // optionChanges changes each option to another valid value.
 var optionChanges = map[string]func(*Options){
-	"Window":              func(o *Options) { o.Window += time.Hour },
-	"AllowedLateness":     func(o *Options) { o.AllowedLateness += time.Second },
-	"RecordMinShifts":     func(o *Options) { o.RecordMinShifts++ },
-	"RecordRatio":         func(o *Options) { o.RecordRatio += 1e-9 },
-	"SuspectScrapShare":   func(o *Options) { o.SuspectScrapShare += 0.01 },
-	"PaceMinWorkers":      func(o *Options) { o.PaceMinWorkers++ },
-	"PaceSetterRatio":     func(o *Options) { o.PaceSetterRatio += 0.1 },
-	"CommonPaceTolerance": func(o *Options) { o.CommonPaceTolerance += 0.01 },
-	"CommonPaceShare":     func(o *Options) { o.CommonPaceShare -= 0.1 },
+	"window":                func(o *Options) { o.Window += time.Hour },
+	"lateness":              func(o *Options) { o.AllowedLateness += time.Second },
+	"idle_close":            func(o *Options) { o.IdleClose += time.Second },
+	"future_margin":         func(o *Options) { o.FutureMargin += time.Second },
+	"record_min_shifts":     func(o *Options) { o.RecordMinShifts++ },
+	"record_ratio":          func(o *Options) { o.RecordRatio += 1e-9 },
+	"suspect_scrap_share":   func(o *Options) { o.SuspectScrapShare += 0.01 },
+	"pace_min_workers":      func(o *Options) { o.PaceMinWorkers++ },
+	"pace_setter_ratio":     func(o *Options) { o.PaceSetterRatio += 0.1 },
+	"common_pace_tolerance": func(o *Options) { o.CommonPaceTolerance += 0.01 },
+	"common_pace_share":     func(o *Options) { o.CommonPaceShare -= 0.1 },
 }
 
-func TestSnapshotOptionsRefused(t *testing.T) {
+// TestSnapshotOptionsChanged: a snapshot loads under other options, which
+// apply from the next event on, and LoadSnapshot names each that changed;
+// only a snapshot of another partition is refused.
+func TestSnapshotOptionsChanged(t *testing.T) {
 	opts := snapshotOpts()
 	p, _ := NewPartition(opts, 2)
 	var out Output
 	process(t, p, stream(1, 1000), 0, &out)
 	snap := p.AppendSnapshot(nil)
+	tail := stream(3, 300)
 
-	refused := func(t *testing.T, o Options, part int32, names ...string) {
-		t.Helper()
-		q, err := NewPartition(o, part)
-		if err != nil {
-			t.Fatal(err)
-		}
-		err = q.LoadSnapshot(snap)
-		if !errors.Is(err, ErrSnapshotOptions) {
-			t.Fatalf("got %v, want ErrSnapshotOptions", err)
-		}
-		for _, n := range names {
-			if !strings.Contains(err.Error(), n) {
-				t.Errorf("%q does not name %s", err, n)
-			}
-		}
-		for n := range optionChanges {
-			named := slices.ContainsFunc(names, func(x string) bool { return x == n || strings.HasPrefix(x, n+" ") })
-			if !named && strings.Contains(err.Error(), n+" ") {
-				t.Errorf("%q names %s, which did not change", err, n)
-			}
-		}
-		if q.Stats() != (Stats{}) || !q.StreamTime().IsZero() {
-			t.Fatal("a refused snapshot changed the partition")
-		}
-	}
-
-	typ := reflect.TypeFor[Options]()
-	for i := range typ.NumField() {
-		name := typ.Field(i).Name
-		change, ok := optionChanges[name]
+	for _, param := range opts.Params() {
+		change, ok := optionChanges[param.Key]
 		if !ok {
-			t.Errorf("option %s: add a change of it to optionChanges", name)
+			t.Errorf("option %s: add a change of it to optionChanges", param.Key)
 			continue
 		}
-		t.Run(name, func(t *testing.T) {
+		t.Run(param.Key, func(t *testing.T) {
 			o := opts
 			change(&o)
-			refused(t, o, 2, name)
+			q, err := NewPartition(o, 2)
+			if err != nil {
+				t.Fatal(err)
+			}
+			changed, err := q.LoadSnapshot(snap)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(changed) != 1 || !strings.HasPrefix(changed[0], param.Key+": ") {
+				t.Fatalf("changes %q, want one naming %s", changed, param.Key)
+			}
+			if q.opts != o {
+				t.Fatal("the partition does not run under its own options")
+			}
+			var out Output
+			process(t, q, tail, 1000, &out)
 		})
 	}
 	t.Run("two", func(t *testing.T) {
 		o := opts
 		o.Window = 28 * 24 * time.Hour
 		o.PaceSetterRatio = 2
-		refused(t, o, 2, "Window 240h0m0s in snapshot, 672h0m0s here", "PaceSetterRatio 1.5 in snapshot, 2 here")
+		q, _ := NewPartition(o, 2)
+		changed, err := q.LoadSnapshot(snap)
+		want := []string{"window: 240h0m0s in snapshot → 672h0m0s", "pace_setter_ratio: 1.5 in snapshot → 2"}
+		if err != nil || !slices.Equal(changed, want) {
+			t.Fatalf("changes %q (%v), want %q", changed, err, want)
+		}
 	})
 	t.Run("partition", func(t *testing.T) {
-		refused(t, opts, 5, "partition 2 in snapshot, 5 here")
+		q, _ := NewPartition(opts, 5)
+		_, err := q.LoadSnapshot(snap)
+		if !errors.Is(err, ErrSnapshotOptions) || !strings.Contains(err.Error(), "partition 2 in snapshot, 5 here") {
+			t.Fatalf("got %v, want ErrSnapshotOptions naming the partitions", err)
+		}
+		if q.Stats() != (Stats{}) || !q.StreamTime().IsZero() {
+			t.Fatal("a refused snapshot changed the partition")
+		}
 	})
-	loaded(t, opts, 2, snap) // and the same options load
+	loaded(t, opts, 2, snap) // and the same options load, with no changes
 }
 
 func testSnapshot(t testing.TB, n int) []byte {
@@ -278,11 +291,11 @@ func TestSnapshotCorruption(t *testing.T) {
 	t.Logf("snapshot of %d bytes", len(snap))
 	p, _ := NewPartition(snapshotOpts(), 0)
 	for i := range len(snap) {
-		if err := p.LoadSnapshot(snap[:i]); !errors.Is(err, ErrSnapshotCorrupt) {
+		if _, err := p.LoadSnapshot(snap[:i]); !errors.Is(err, ErrSnapshotCorrupt) {
 			t.Fatalf("prefix of %d bytes: %v", i, err)
 		}
 	}
-	if err := p.LoadSnapshot(append(bytes.Clone(snap), 0)); !errors.Is(err, ErrSnapshotCorrupt) {
+	if _, err := p.LoadSnapshot(append(bytes.Clone(snap), 0)); !errors.Is(err, ErrSnapshotCorrupt) {
 		t.Fatalf("trailing byte: %v", err)
 	}
 	rng := rand.New(rand.NewPCG(1, 2))
@@ -291,7 +304,7 @@ func TestSnapshotCorruption(t *testing.T) {
 		for range 2 {
 			mask := byte(1 + rng.IntN(255))
 			b[i] ^= mask
-			err := p.LoadSnapshot(b)
+			_, err := p.LoadSnapshot(b)
 			b[i] ^= mask
 			want := ErrSnapshotCorrupt
 			if i == len(snapshotMagic) {
@@ -306,7 +319,7 @@ func TestSnapshotCorruption(t *testing.T) {
 		t.Fatal("a refused snapshot changed the partition")
 	}
 	b[len(snapshotMagic)] = snapshotVersion + 1
-	if err := p.LoadSnapshot(b); !errors.Is(err, ErrSnapshotVersion) {
+	if _, err := p.LoadSnapshot(b); !errors.Is(err, ErrSnapshotVersion) {
 		t.Fatalf("next version: %v", err)
 	}
 }
@@ -327,7 +340,7 @@ func withCRC(b []byte) []byte {
 func loadAny(t *testing.T, b []byte, tail []shift.Event) {
 	opts := snapshotOpts()
 	p, _ := NewPartition(opts, 0)
-	if err := p.LoadSnapshot(b); err != nil {
+	if _, err := p.LoadSnapshot(b); err != nil {
 		if !isSnapshotError(err) {
 			t.Fatalf("unclassified error %v", err)
 		}
@@ -481,52 +494,12 @@ func BenchmarkSnapshot(b *testing.B) {
 	b.Run("Load", func(b *testing.B) {
 		for b.Loop() {
 			q, _ := NewPartition(opts, 0)
-			if err := q.LoadSnapshot(snap); err != nil {
+			if _, err := q.LoadSnapshot(snap); err != nil {
 				b.Fatal(err)
 			}
 		}
 		b.SetBytes(int64(len(snap)))
 	})
-}
-
-// TestSnapshotKeepsEmptyGroup: a late shift can empty a group's window
-// between sweeps; the group stays until the next sweep, and so it must in
-// the snapshot.
-func TestSnapshotKeepsEmptyGroup(t *testing.T) {
-	opts := DefaultOptions()
-	p, _ := NewPartition(opts, 0)
-	d0 := time.Date(1936, 3, 1, 0, 0, 0, 0, time.UTC)
-	at := func(days, hours int) time.Time {
-		return d0.Add(time.Duration(days*24+hours) * time.Hour)
-	}
-	n := 0
-	send := func(plant string, start time.Time) {
-		ev := shift.Event{EventID: "e" + strconv.Itoa(n), PlantID: plant, Industry: "coal", Role: "hewer", WorkerID: "w",
-			CrewSize: 1, ShiftStart: start, ShiftHours: 6, Output: 60, Unit: "t"}
-		var out Output
-		if err := p.Process(&ev, Input{Offset: int64(n)}, &out); err != nil {
-			t.Fatal(err)
-		}
-		n++
-	}
-	send("a", at(0, 12))
-	for d := 1; d <= 29; d++ {
-		send("b", at(d, 12))
-	}
-	send("b", at(29, 20)) // past a's shift by more than retention, no day closed
-	send("a", at(1, 0))   // late: prunes a's window empty
-	a := shift.GroupKey{PlantID: "a", Role: "hewer", Unit: "t"}
-	if g := p.groups[a]; g == nil || g.window.Len() != 0 {
-		t.Fatal("the scenario does not leave an empty group")
-	}
-	snap := p.AppendSnapshot(nil)
-	q := loaded(t, opts, 0, snap)
-	if g := q.groups[a]; g == nil || g.window.Len() != 0 {
-		t.Fatal("the empty group was not restored")
-	}
-	if !bytes.Equal(q.AppendSnapshot(nil), snap) {
-		t.Fatal("snapshot of the loaded partition differs")
-	}
 }
 
 func TestSortIDs(t *testing.T) {

@@ -29,9 +29,11 @@ type Shift struct {
 	// history; CrewRatio likewise per crew-hour.
 	Ratio, CrewRatio float64
 
-	// Late shifts arrived after their day closed or lie before the window of
-	// their partition's stream time. They are stored with their norm but do
-	// not enter state, and raise no alerts.
+	// Late shifts arrived after their day closed for their plant, or start
+	// more than a window before their plant's stream time. They enter no
+	// state; while their plant still holds their whole trailing window
+	// they get their norm from it and may raise a (late) record alert,
+	// else their norm is undefined.
 	Late bool
 	// Unchecked shifts start before the retention span, past which the
 	// processor forgets event ids: a repeat of one cannot be recognised
@@ -74,6 +76,9 @@ type Alert struct {
 	ScrapShare float64
 	GroupSize  int     // shifts in the window (shift alerts) or workers that day (day alerts)
 	BulkShare  float64 // share of the group at the common level
+	// Late marks a shift alert of a late shift, judged against the window
+	// its plant still held.
+	Late bool
 	// DetectedAt is event time, not wall time, and depends on nothing but
 	// the alert: the end of the shift for shift alerts, the day's end plus
 	// the allowed lateness (when the day closes) for day alerts. A replay,
@@ -121,6 +126,11 @@ type Output struct {
 	Norms  []NormRow
 	// Duplicates counts events dropped as repeats of an event_id.
 	Duplicates int
+	// TooLate counts late shifts whose window the state no longer held
+	// whole: stored without a norm, judged for nothing.
+	TooLate int
+	// FromFuture counts events refused with ErrFromFuture.
+	FromFuture int
 }
 
 // Reset empties the output, keeping its capacity.
@@ -131,5 +141,5 @@ func (o *Output) Reset() {
 	o.Alerts = o.Alerts[:0]
 	clear(o.Norms)
 	o.Norms = o.Norms[:0]
-	o.Duplicates = 0
+	o.Duplicates, o.TooLate, o.FromFuture = 0, 0, 0
 }
