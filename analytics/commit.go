@@ -406,6 +406,7 @@ type alertLoader struct {
 	rate, normRate, ratio, scrapShare, bulkShare *array.Float64Builder
 	groupSize                                    *array.Int32Builder
 	detectedAt                                   *array.TimestampBuilder
+	late                                         *array.BooleanBuilder
 }
 
 func newAlertLoader(cfg loaderConfig) *alertLoader {
@@ -427,6 +428,7 @@ func newAlertLoader(cfg loaderConfig) *alertLoader {
 		{"group_size", tInt32},
 		{"bulk_share", tFloat64},
 		{"detected_at", tTimestamp},
+		{"late", tBool},
 	})
 	bs := builders{l.b}
 	return &alertLoader{
@@ -447,6 +449,7 @@ func newAlertLoader(cfg loaderConfig) *alertLoader {
 		bulkShare:  bs.f64("bulk_share"),
 		groupSize:  bs.i32("group_size"),
 		detectedAt: bs.ts("detected_at"),
+		late:       bs.get("late").(*array.BooleanBuilder),
 	}
 }
 
@@ -475,5 +478,6 @@ func (l *alertLoader) fill(alerts []processors.Alert, seen map[string]struct{}) 
 		l.groupSize.Append(int32(a.GroupSize))
 		appendFloat(l.bulkShare, a.BulkShare)
 		l.detectedAt.Append(arrow.Timestamp(a.DetectedAt.UnixMicro()))
+		l.late.Append(a.Late)
 	}
 }

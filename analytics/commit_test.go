@@ -200,6 +200,7 @@ func TestCommitAlertRoundTrip(t *testing.T) {
 			if typ == processors.PaceSetter {
 				a.Ratio = math.NaN()
 			}
+			a.Late = typ == processors.SuspectRecord // a late shift's record
 			res := mustCommit(t, s, &ingest.Batch{Topic: testTopic, Alerts: []processors.Alert{a}})
 			if res.AlertsInserted != 1 {
 				t.Errorf("AlertsInserted = %d, want 1", res.AlertsInserted)
@@ -228,6 +229,7 @@ func TestCommitAlertRoundTrip(t *testing.T) {
 				"group_size":  int32(a.GroupSize),
 				"bulk_share":  a.BulkShare,
 				"detected_at": a.DetectedAt,
+				"late":        a.Late,
 			})
 		})
 	}

@@ -158,13 +158,14 @@ func TestRecordsInWindowFollowsTheWindow(t *testing.T) {
 
 // TestOpenUpgradesToRuleOptions: a file of schema version 3 gains an empty
 // rule_options on its first read-write open (nothing says which options
-// its rows were computed under), its rows and views intact; a read-only
-// open leaves it as it was.
+// its rows were computed under) and alerts.late, false for its alerts
+// (every alert before it was on time), its rows and views intact; a
+// read-only open leaves it as it was.
 func TestOpenUpgradesToRuleOptions(t *testing.T) {
 	ctx := context.Background()
 	s, path := openTemp(t)
 	mustCommit(t, s, fullBatch(0, 0, 0))
-	for _, q := range []string{`DROP TABLE rule_options`, `UPDATE schema_version SET version = 3`} {
+	for _, q := range []string{`DROP TABLE rule_options`, `ALTER TABLE alerts DROP COLUMN late`, `UPDATE schema_version SET version = 3`} {
 		if _, err := s.DB().Exec(q); err != nil {
 			t.Fatal(q, err)
 		}
@@ -194,6 +195,9 @@ func TestOpenUpgradesToRuleOptions(t *testing.T) {
 		}
 		if n := count(t, s, "shifts"); n != 50 {
 			t.Errorf("%d shifts after the upgrade", n)
+		}
+		if n, all := count(t, s, "alerts WHERE late = false"), count(t, s, "alerts"); n != all || n == 0 {
+			t.Errorf("%d of %d alerts have late = false after the upgrade", n, all)
 		}
 		if n := count(t, s, "norm_history WHERE records_in_window IS NOT NULL"); n != 0 {
 			t.Errorf("%d norm_history rows count records in a window nothing recorded", n)

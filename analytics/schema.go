@@ -19,13 +19,14 @@ import (
 // same. Version 4 adds rule_options, the rule options the sink last
 // started with (RecordRules); a file upgraded to it has none until a sink
 // starts on it, since nothing tells under which options its rows were
-// computed.
-const SchemaVersion = 4
+// computed. Version 5 adds alerts.late: a record alert of a shift that
+// arrived late (false in upgraded files, whose alerts were all on time).
+const SchemaVersion = 5
 
 // ErrSchemaTooNew is returned by Open for a file of a later schema version.
 var ErrSchemaTooNew = errors.New("analytics: database schema is newer than this program")
 
-// schemaDDL creates the tables of version 4 (the views of views.go,
+// schemaDDL creates the tables of version 5 (the views of views.go,
 // created after them, complete it). Every statement is
 // idempotent so that Open can run them all on every start. The table and
 // column names are a public contract (dashboards and `stakhanov query`
@@ -49,7 +50,8 @@ var schemaDDL = []string{
 		scrap_share DOUBLE,
 		group_size  INTEGER,
 		bulk_share  DOUBLE,
-		detected_at TIMESTAMPTZ
+		detected_at TIMESTAMPTZ,
+		late        BOOLEAN DEFAULT false
 	)`,
 	`CREATE TABLE IF NOT EXISTS rejects (
 		topic           VARCHAR,
@@ -178,9 +180,12 @@ func migrateIn(ctx context.Context, conn *sql.Conn) error {
 	case version.Int64 < SchemaVersion:
 		// Version 1 lacks the views, which createViews adds; versions 1
 		// and 2 have a key on shifts; versions 1 to 3 lack rule_options,
-		// which schemaDDL has created.
+		// which schemaDDL has created; versions 1 to 4 lack alerts.late.
 		if err := dropShiftsKey(ctx, conn); err != nil {
 			return err
+		}
+		if _, err := conn.ExecContext(ctx, `ALTER TABLE alerts ADD COLUMN IF NOT EXISTS late BOOLEAN DEFAULT false`); err != nil {
+			return fmt.Errorf("add alerts.late: %w", err)
 		}
 		if _, err := conn.ExecContext(ctx, `UPDATE schema_version SET version = ?`, SchemaVersion); err != nil {
 			return fmt.Errorf("stamp schema version: %w", err)

@@ -44,7 +44,8 @@ type metrics struct {
 var (
 	descMessages   = prometheus.NewDesc("stakhanov_input_messages_total", "Input messages processed by this process (a partition replayed after a move counts again).", nil, nil)
 	descDuplicates = prometheus.NewDesc("stakhanov_duplicates_total", "Events dropped as repeats of an event_id.", nil, nil)
-	descLate       = prometheus.NewDesc("stakhanov_late_shifts_total", "Shifts that arrived after their day closed or before their window; stored, no alerts.", nil, nil)
+	descLate       = prometheus.NewDesc("stakhanov_late_shifts_total", "Shifts that arrived after their day closed or more than a window behind their plant's clock; stored, entering no state.", nil, nil)
+	descTooLate    = prometheus.NewDesc("stakhanov_late_shifts_unjudged_total", "Late shifts whose plant no longer held their whole trailing window: stored without a norm.", nil, nil)
 	descRejects    = prometheus.NewDesc("stakhanov_rejects_total", "Input messages that are not valid events, sent to the dead-letter topic, by reason.", []string{"reason"}, nil)
 	descAlerts     = prometheus.NewDesc("stakhanov_alerts_total", "Alerts published, by type.", []string{"type"}, nil)
 	descStored     = prometheus.NewDesc("stakhanov_shifts_stored_total", "Shift rows newly stored in DuckDB (sink role).", nil, nil)
@@ -84,7 +85,7 @@ func (m *metrics) pipeline() *ingest.Pipeline {
 
 // Describe implements prometheus.Collector.
 func (m *metrics) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descMessages, descDuplicates, descLate, descRejects, descAlerts, descStored,
+	for _, d := range []*prometheus.Desc{descMessages, descDuplicates, descLate, descTooLate, descRejects, descAlerts, descStored,
 		descBatches, descLag, descStreamTime, descState, descRestore, descReady} {
 		ch <- d
 	}
@@ -108,6 +109,7 @@ func (m *metrics) Collect(ch chan<- prometheus.Metric) {
 	counter(descMessages, st.Messages)
 	counter(descDuplicates, st.Duplicates)
 	counter(descLate, st.Late)
+	counter(descTooLate, st.TooLate)
 	for reason, n := range st.RejectsByReason {
 		counter(descRejects, n, reason)
 	}

@@ -37,7 +37,9 @@ func AppendAlertJSON(b []byte, a *processors.Alert) []byte {
 	b = appendNumberField(b, "bulk_share", a.BulkShare)
 	b = append(b, `,"detected_at":"`...)
 	b = a.DetectedAt.UTC().AppendFormat(b, time.RFC3339)
-	return append(b, '"', '}')
+	b = append(b, `","late":`...)
+	b = strconv.AppendBool(b, a.Late)
+	return append(b, '}')
 }
 
 // appendJSONString appends s as a JSON string. strconv.AppendQuote is Go

@@ -30,7 +30,7 @@ func TestCheckpointBytes(t *testing.T) {
 			}
 		}
 		if ev, err := shift.Decode(m.Value); err == nil {
-			_ = procs[part].Process(&ev, processors.Input{Offset: m.Offset}, &out) // duplicates are expected
+			_ = procs[part].Process(&ev, processors.Input{Offset: m.Offset, LogTime: m.Time}, &out) // duplicates are expected
 		}
 		out.Reset()
 	}

@@ -63,11 +63,11 @@ const (
 	MaxResultsMessage = math.MaxInt32
 )
 
-// Results message format, version 2. All fixed-width integers are little
+// Results message format, version 3. All fixed-width integers are little
 // endian.
 //
 //	magic    "STKR"
-//	version  1 byte (2; version 1 is still read)
+//	version  1 byte (3; versions 1 and 2 are still read)
 //	sections in increasing kind order, each kind at most once:
 //	    kind   1 byte: 1 shifts, 2 alerts, 3 norms, 4 rejects
 //	    count  uint32
@@ -95,7 +95,8 @@ const (
 //	        CrewSize, ShiftStart, Partition, Offset,
 //	        position − Offset (version 2 only), Norm.Count;
 //	        strings EventID PlantID Industry Section Role WorkerID Unit
-//	alert:  Rate NormRate Ratio ScrapShare BulkShare (float64 ×5);
+//	alert:  Rate NormRate Ratio ScrapShare BulkShare (float64 ×5),
+//	        flags (1 byte: bit 0 Late; from version 3);
 //	        Day, GroupSize, DetectedAt;
 //	        strings ID Type PlantID Industry Role Unit WorkerID EventID
 //	norm:   Median Mean P90 MAD Bulk (float64 ×5); Day, Count;
@@ -103,7 +104,7 @@ const (
 //	reject: Partition, Offset; strings Topic Reason Detail; Key, Value
 const (
 	resultsMagic   = "STKR"
-	resultsVersion = 2
+	resultsVersion = 3
 
 	resultsHeader  = len(resultsMagic) + 1
 	resultsTrailer = 8 // heapLen, crc
@@ -115,7 +116,7 @@ const (
 	kindReject = 4
 
 	shiftFixed = 14*8 + 1
-	alertFixed = 5 * 8
+	alertFixed = 5*8 + 1 // version 3; 5*8 before
 	normFixed  = 5 * 8
 
 	// Least encoded length of an item, to bound counts by the bytes left.
@@ -370,6 +371,11 @@ func (e *resultsEncoder) alert(a *processors.Alert) {
 	e.f64(a.Ratio)
 	e.f64(a.ScrapShare)
 	e.f64(a.BulkShare)
+	var flags byte
+	if a.Late {
+		flags |= flagLate
+	}
+	e.msg = append(e.msg, flags)
 	e.varint(int64(a.Day))
 	e.varint(int64(a.GroupSize))
 	e.time(a.DetectedAt)
@@ -419,7 +425,7 @@ func DecodeResults(msg []byte, r *Results) error {
 		return fmt.Errorf("%w: checksum mismatch", ErrResultsCorrupt)
 	}
 	v := msg[len(resultsMagic)]
-	if v != 1 && v != resultsVersion {
+	if v < 1 || v > resultsVersion {
 		return fmt.Errorf("%w: version %d", ErrResultsVersion, v)
 	}
 	heapLen := uint64(binary.LittleEndian.Uint32(msg[n-8:]))
@@ -675,16 +681,26 @@ func (d *resultsDecoder) shift(s *processors.Shift) (pos int64) {
 }
 
 func (d *resultsDecoder) alert(a *processors.Alert) {
-	b := d.fixed(alertFixed)
+	n := alertFixed
+	if d.version < 3 {
+		n-- // no flags
+	}
+	b := d.fixed(n)
 	if b == nil {
 		return
 	}
-	_ = b[alertFixed-1]
+	_ = b[5*8-1]
 	a.Rate = f64(b[0:])
 	a.NormRate = f64(b[8:])
 	a.Ratio = f64(b[16:])
 	a.ScrapShare = f64(b[24:])
 	a.BulkShare = f64(b[32:])
+	if d.version >= 3 {
+		if b[40]&^flagLate != 0 {
+			d.fail()
+		}
+		a.Late = b[40]&flagLate != 0
+	}
 	a.Day = shift.Day(d.int32())
 	a.GroupSize = d.int()
 	a.DetectedAt = d.time()

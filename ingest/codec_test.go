@@ -67,7 +67,7 @@ func codecSample() *Results {
 				PlantID: "tsentralnaya-irmino", Industry: "coal", Role: "hewer", Unit: "t",
 				WorkerID: "a.stakhanov", EventID: "evt-19350831-000000000000a1b2",
 				Day: shift.DayOf(start), Rate: 17.7, NormRate: 1.1, Ratio: 16.1, ScrapShare: 0.01,
-				GroupSize: 42, BulkShare: 0.75, DetectedAt: start.Add(time.Hour),
+				GroupSize: 42, BulkShare: 0.75, DetectedAt: start.Add(time.Hour), Late: true,
 			},
 			{
 				ID: "ф", Type: processors.CommonPace, PlantID: "Горловка", Day: math.MinInt32,
@@ -601,7 +601,7 @@ func TestResultsCodecRejectsMalformed(t *testing.T) {
 		msg     []byte
 		version bool
 	}{
-		{"version 3", codecSeal(3, codecSection(4, 1, rejectItem...), "abc"), true},
+		{"version 4", codecSeal(4, codecSection(4, 1, rejectItem...), "abc"), true},
 		{"version 0", codecSeal(0, nil, ""), true},
 		{"bad magic", append([]byte("STKQ"), good[4:]...), false},
 		{"heap length beyond the message", func() []byte {
@@ -803,4 +803,39 @@ func BenchmarkDecodeResults(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(len(r.Shifts))*float64(b.N)/b.Elapsed().Seconds(), "shifts/s")
+}
+
+// TestResultsVersion2 reads an alert of the previous version, which has no
+// flags byte (and so is on time), and refuses flags this version does not
+// define.
+func TestResultsVersion2(t *testing.T) {
+	a := codecSample().Alerts[0]
+	msg := mustEncode(t, &Results{Alerts: []processors.Alert{a}}, MinResultsMessage)[0]
+	heapLen := int(binary.LittleEndian.Uint32(msg[len(msg)-8:]))
+	meta := bytes.Clone(msg[5 : len(msg)-8-heapLen])
+	heap := string(msg[len(msg)-8-heapLen : len(msg)-8])
+	flagsAt := sectionHeader + 5*8 // the section's header, then five floats
+	if meta[flagsAt] != flagLate {
+		t.Fatalf("byte %d is %#x, want the late flag", flagsAt, meta[flagsAt])
+	}
+	t.Run("version 2", func(t *testing.T) {
+		v2 := append(meta[:flagsAt:flagsAt], meta[flagsAt+1:]...)
+		var r Results
+		if err := DecodeResults(codecSeal(2, v2, heap), &r); err != nil {
+			t.Fatal(err)
+		}
+		want := a
+		want.Late = false
+		if d := codecDiff(&Results{Alerts: []processors.Alert{want}}, &r); d != "" {
+			t.Fatal(d)
+		}
+	})
+	t.Run("an unknown flag", func(t *testing.T) {
+		m := bytes.Clone(meta)
+		m[flagsAt] = 2
+		var r Results
+		if err := DecodeResults(codecSeal(3, m, heap), &r); !errors.Is(err, ErrResultsCorrupt) {
+			t.Fatalf("err %v, want ErrResultsCorrupt", err)
+		}
+	})
 }

@@ -19,5 +19,5 @@ func ExampleAppendAlertJSON() {
 	a.ID = processors.ShiftAlertID(a.Type, a.EventID)
 	fmt.Println(string(ingest.AppendAlertJSON(nil, &a)))
 	// Output:
-	// {"alert_id":"e53e4b3ebff2a1384b1a12d2dac874dc","type":"record_shift","plant_id":"tsentralnaya-irmino","industry":"coal","role":"hewer","unit":"t","worker_id":"a.stakhanov","event_id":"e1","day":"1935-08-30","rate":17,"norm_rate":2.335,"ratio":7.28051391862955,"scrap_share":0,"group_size":272,"bulk_share":0.86,"detected_at":"1935-08-30T22:00:00Z"}
+	// {"alert_id":"e53e4b3ebff2a1384b1a12d2dac874dc","type":"record_shift","plant_id":"tsentralnaya-irmino","industry":"coal","role":"hewer","unit":"t","worker_id":"a.stakhanov","event_id":"e1","day":"1935-08-30","rate":17,"norm_rate":2.335,"ratio":7.28051391862955,"scrap_share":0,"group_size":272,"bulk_share":0.86,"detected_at":"1935-08-30T22:00:00Z","late":false}
 }

@@ -212,7 +212,16 @@ func (r *processorRole) partition(ctx context.Context, gen *kafka.Generation, pa
 				})
 			} else {
 				n := len(out.Shifts)
-				if perr := proc.Process(&ev, processors.Input{Offset: srcOff, LogTime: rec.Time}, &out); perr != nil && !errors.Is(perr, processors.ErrDuplicate) {
+				switch perr := proc.Process(&ev, processors.Input{Offset: srcOff, LogTime: rec.Time}, &out); {
+				case errors.Is(perr, processors.ErrFromFuture):
+					res.Rejects = append(res.Rejects, Reject{
+						Topic: srcTopic, Partition: srcPart, Offset: srcOff, Reason: processors.ReasonFromFuture,
+						Detail: fmt.Sprintf("%s: shift_start %s is %s after the record's timestamp %s (margin %s)",
+							processors.ReasonFromFuture, ev.ShiftStart.Format(time.RFC3339), ev.ShiftStart.Sub(rec.Time).Round(time.Second),
+							rec.Time.UTC().Format(time.RFC3339), r.opts.Processor.FutureMargin),
+						Key: readBytes(nil, rec.Key), Value: append([]byte(nil), buf...),
+					})
+				case perr != nil && !errors.Is(perr, processors.ErrDuplicate):
 					r.log.Error("processing failed", "partition", part, "offset", rec.Offset, "err", perr)
 				}
 				if len(out.Shifts) > n {
@@ -303,14 +312,21 @@ func (r *processorRole) restore(ctx context.Context, part int32) (*processors.Pa
 	if !ok {
 		return proc, checkpoint{}, nil
 	}
-	if err := proc.LoadSnapshot(cp.state); err != nil {
+	changed, err := proc.LoadSnapshot(cp.state)
+	if err != nil {
 		if errors.Is(err, processors.ErrSnapshotOptions) {
-			// Applying new thresholds to state built under the old ones
-			// would give results neither set of options explains: refuse.
-			return nil, cp, fmt.Errorf("partition %d: %w; run with the options the state was built with, "+
-				"or start a new consumer group (--group) to recompute from the start of the input", part, err)
+			return nil, cp, fmt.Errorf("partition %d: %w; the checkpoint topic %s holds another partition's state: "+
+				"check that the input topic's partition count did not change, or start a new consumer group (--group)",
+				part, err, r.opts.CheckpointTopic())
 		}
 		return nil, cp, fmt.Errorf("partition %d: restoring checkpoint generation %d: %w", part, cp.gen, err)
+	}
+	if len(changed) > 0 {
+		// Thresholds apply to each event as it is judged: the input after
+		// the checkpoint — replayed or new — is judged under the new ones,
+		// while rows already stored keep the old ones' verdicts.
+		r.log.Warn("rule options differ from the checkpoint's; the new ones apply from the next event processed",
+			"partition", part, "checkpoint_generation", cp.gen, "changed", changed)
 	}
 	return proc, cp, nil
 }
@@ -415,6 +431,7 @@ func (r *processorRole) account(res *Results, out *processors.Output, messages i
 			c.late.Add(1)
 		}
 	}
+	c.tooLate.Add(int64(out.TooLate))
 	for i := range out.Alerts {
 		if k := alertIndex(out.Alerts[i].Type); k >= 0 {
 			c.alerts[k].Add(1)

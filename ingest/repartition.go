@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/segmentio/kafka-go"
 
@@ -34,7 +35,8 @@ func (r *repartitionRole) close() { r.out.Close() }
 type fwd struct {
 	part int32
 	off  int64
-	ts   int64 // shift start; MinInt64 for a bad record, which goes at once
+	ts   int64     // shift start; MinInt64 for a bad record, which goes at once
+	at   time.Time // the record's timestamp, which the re-keyed record keeps
 	key  []byte
 	val  []byte
 }
@@ -81,7 +83,7 @@ func (r *repartitionRole) fetchLoop(ctx context.Context, part int32, next int64,
 		}
 		c := fwdChunk{part: part}
 		for rec := range r.records(resp, from, r.opts.InputTopic, part) {
-			f := fwd{part: part, off: rec.Offset, ts: math.MinInt64, key: readBytes(nil, rec.Key), val: readBytes(nil, rec.Value)}
+			f := fwd{part: part, off: rec.Offset, ts: math.MinInt64, at: rec.Time, key: readBytes(nil, rec.Key), val: readBytes(nil, rec.Value)}
 			if ev, err := shift.Decode(f.val); err == nil {
 				f.ts, f.key = ev.ShiftStart.Unix(), []byte(ev.PlantID)
 			}
@@ -158,7 +160,9 @@ func (r *repartitionRole) merge(ctx context.Context, gen *kafka.Generation, owne
 			if len(queues[best]) == 0 {
 				idle[best] = false // unknown until its next fetch says
 			}
-			batch = append(batch, kafka.Message{Key: f.key, Value: f.val, Headers: []kafka.Header{
+			// the original timestamp: the processors' log time and
+			// future guard go by when the plant's record was written
+			batch = append(batch, kafka.Message{Key: f.key, Value: f.val, Time: f.at, Headers: []kafka.Header{
 				{Key: "source.topic", Value: []byte(r.opts.InputTopic)},
 				{Key: "source.partition", Value: []byte(strconv.Itoa(int(f.part)))},
 				{Key: "source.offset", Value: []byte(strconv.FormatInt(f.off, 10))},

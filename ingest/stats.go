@@ -16,7 +16,10 @@ type Stats struct {
 	Messages   int64 // input messages processed
 	Duplicates int64 // dropped as repeats of an event_id
 	Late       int64
-	Rejects    int64
+	// TooLate are the late shifts whose plant no longer held their whole
+	// trailing window: stored without a norm, judged for nothing.
+	TooLate int64
+	Rejects int64
 	// RejectsByReason splits Rejects by their reason (shift.Reason…).
 	RejectsByReason map[string]int64
 	Alerts          map[processors.AlertType]int64
@@ -27,8 +30,8 @@ type Stats struct {
 }
 
 type counters struct {
-	messages, shifts, stored, duplicates, late, rejects, batches atomic.Int64
-	alerts                                                       [4]atomic.Int64
+	messages, shifts, stored, duplicates, late, tooLate, rejects, batches atomic.Int64
+	alerts                                                                [4]atomic.Int64
 
 	mu      sync.Mutex
 	reasons map[string]int64
@@ -55,7 +58,7 @@ func alertIndex(t processors.AlertType) int {
 func (c *counters) snapshot() Stats {
 	s := Stats{
 		Messages: c.messages.Load(), Shifts: c.shifts.Load(), Stored: c.stored.Load(), Duplicates: c.duplicates.Load(),
-		Late: c.late.Load(), Rejects: c.rejects.Load(), Batches: c.batches.Load(),
+		Late: c.late.Load(), TooLate: c.tooLate.Load(), Rejects: c.rejects.Load(), Batches: c.batches.Load(),
 		Alerts: make(map[processors.AlertType]int64, len(processors.AlertTypes)),
 	}
 	for i, t := range processors.AlertTypes {

@@ -176,4 +176,3 @@ func sortedKeys[V any](m map[shift.GroupKey]V) []shift.GroupKey {
 	slices.SortFunc(keys, compareGroups)
 	return keys
 }
-

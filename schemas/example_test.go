@@ -23,7 +23,7 @@ func Example() {
 
 	alert := `{"alert_id":"73c8afad49e9baa7ba7ba4d32a38e433","type":"common_pace","plant_id":"tsentralnaya-irmino",
  "industry":"coal","role":"hewer","unit":"t","worker_id":"","event_id":"","day":"1935-08-30","rate":2.3,
- "norm_rate":2.3,"ratio":1,"scrap_share":0,"group_size":12,"bulk_share":0.75,"detected_at":"1935-08-31T06:00:00Z"}`
+ "norm_rate":2.3,"ratio":1,"scrap_share":0,"group_size":12,"bulk_share":0.75,"detected_at":"1935-08-31T06:00:00Z","late":false}`
 	fmt.Println("alert:", schemas.ValidateAlert([]byte(alert)))
 	// Output:
 	// event: <nil>

@@ -386,7 +386,7 @@ func alert(typ string) map[string]any {
 		"worker_id": "a.stakhanov", "event_id": "tsentralnaya-irmino-19350830-a.stakhanov-1",
 		"day": "1935-08-30", "rate": 17, "norm_rate": 2.335, "ratio": 7.28051391862955,
 		"scrap_share": 0, "group_size": 272, "bulk_share": 0.8566176470588235,
-		"detected_at": "1935-08-31T04:00:00Z",
+		"detected_at": "1935-08-31T04:00:00Z", "late": false,
 	}
 	switch typ {
 	case "suspect_record":
@@ -426,6 +426,12 @@ func TestSchemaAlerts(t *testing.T) {
 		{"overflowed rate and ratio", with("record_shift", "rate", nil, "ratio", nil), true},
 		{"overflowed day median", with("pace_setter", "norm_rate", nil, "rate", nil, "ratio", nil), true},
 		{"detected in 2100", with("record_shift", "detected_at", "2100-01-01T04:00:00Z"), true},
+		{"a late shift's record", with("record_shift", "late", true), true},
+		{"a late shift's suspect record", with("suspect_record", "late", true), true},
+		{"a late pace-setter", with("pace_setter", "late", true), false},
+		{"a late common pace", with("common_pace", "late", true), false},
+		{"late as a string", with("record_shift", "late", "true"), false},
+		{"missing late", with("record_shift", "late", deleted{}), false},
 
 		{"unknown type", with("record_shift", "type", "record"), false},
 		{"no type", with("record_shift", "type", deleted{}), false},
