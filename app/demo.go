@@ -313,7 +313,7 @@ func (r *DemoResult) print(ctx context.Context, w io.Writer) error {
 	fmt.Fprintf(tw, "  messages\t%d\t(%.0f/s)\n", st.Messages, float64(st.Messages)/r.Elapsed.Seconds())
 	fmt.Fprintf(tw, "  shifts stored\t%d\n", st.Shifts)
 	fmt.Fprintf(tw, "  duplicates dropped\t%d\n", st.Duplicates)
-	fmt.Fprintf(tw, "  late reports\t%d\t(stored, raise no alerts)\n", st.Late)
+	fmt.Fprintf(tw, "  late reports\t%d\t(stored; judged against what their plant still holds, changing nothing already judged)\n", st.Late)
 	fmt.Fprintf(tw, "  bad records\t%d\t(dead-letter topic and rejects table)\n", st.Rejects)
 	for _, at := range processors.AlertTypes {
 		fmt.Fprintf(tw, "  %s alerts\t%d\n", at, st.Alerts[at])

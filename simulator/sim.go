@@ -75,7 +75,7 @@ const (
 	// message: it must be dropped as a repeat of its event_id.
 	KindDuplicate
 	// KindLate is a valid shift report that arrives two to three days
-	// after its day closed: stored as late, no alerts, kept out of norms.
+	// after its day closed: stored as late, kept out of norms and days.
 	KindLate
 	// KindMalformed is not a valid shift event; Message.Reason is the
 	// shift.Reason… code shift.Decode gives it.
