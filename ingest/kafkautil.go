@@ -115,6 +115,9 @@ func (b *base) retry(ctx context.Context, what string, fn func(context.Context) 
 		if errors.As(err, &stop) {
 			return fmt.Errorf("%s: %w", what, stop.error)
 		}
+		if errors.Is(err, ErrSinkFailed) {
+			return fmt.Errorf("%s: %w", what, err)
+		}
 		if auth := b.authFailure(what, err); auth != nil {
 			return auth
 		}

@@ -2,9 +2,16 @@ package ingest
 
 import (
 	"context"
+	"errors"
 
 	"github.com/stakhanov/stakhanov/processors"
 )
+
+// ErrSinkFailed is wrapped by a Sink's error that waiting cannot cure: its
+// storage is damaged, and another attempt would only write more into it.
+// The sink role stops at once with such an error instead of retrying it,
+// and Run returns it.
+var ErrSinkFailed = errors.New("ingest: the sink cannot store any more")
 
 // Reject is a message that is not a valid shift event, as stored beside the
 // results and sent to the dead-letter topic.
@@ -106,7 +113,8 @@ type RulesRecorder interface {
 // Sink stores batches atomically with their offsets: the sink's copy of the
 // offsets is what the sink role resumes from.
 type Sink interface {
-	// Commit stores the batch and its offsets in one transaction.
+	// Commit stores the batch and its offsets in one transaction. An
+	// error is retried with backoff, unless it wraps ErrSinkFailed.
 	Commit(ctx context.Context, b *Batch) (CommitResult, error)
 	// Offsets returns the next offset to consume for each partition of
 	// topic that has any stored.
