@@ -40,9 +40,12 @@ func (s *Store) Commit(ctx context.Context, b *ingest.Batch) (ingest.CommitResul
 	case b.Topic == "" && (len(b.Offsets) > 0 || len(b.Shifts) > 0):
 		return ingest.CommitResult{}, errors.New("analytics: commit: batch without a topic")
 	}
+	if err := s.writable(); err != nil {
+		return ingest.CommitResult{}, fmt.Errorf("analytics: commit: %w", err)
+	}
 	if s.invalid != nil {
 		if err := s.reopen(ctx); err != nil {
-			return ingest.CommitResult{}, err
+			return ingest.CommitResult{}, sinkFailed(err)
 		}
 	}
 	res, err := s.commit(ctx, b, false)
@@ -52,13 +55,33 @@ func (s *Store) Commit(ctx context.Context, b *ingest.Batch) (ingest.CommitResul
 		res, err = s.commit(ctx, b, true)
 	}
 	if err != nil {
+		err = s.check(err)
 		if isFatal(err) {
 			s.invalid = err
 		}
-		return ingest.CommitResult{}, fmt.Errorf("analytics: commit: %w", err)
+		return ingest.CommitResult{}, sinkFailed(fmt.Errorf("analytics: commit: %w", err))
 	}
 	s.commits.Add(1)
 	return res, nil
+}
+
+// writable refuses to write into a file the Store found damaged: a
+// commit would append rows and offsets beside the damage, and its
+// checkpoint rewrite blocks, into a file that has to be rebuilt anyway.
+func (s *Store) writable() error {
+	if d := s.damage.Load(); d != nil {
+		return fmt.Errorf("refused: %w: %w", ingest.ErrSinkFailed, d)
+	}
+	return nil
+}
+
+// sinkFailed marks a damaged file's error as one the sink role must not
+// retry.
+func sinkFailed(err error) error {
+	if errors.Is(err, ErrCorrupt) && !errors.Is(err, ingest.ErrSinkFailed) {
+		return fmt.Errorf("%w: %w", ingest.ErrSinkFailed, err)
+	}
+	return err
 }
 
 // Commits is how many commits this Store has made: a reader that saw the

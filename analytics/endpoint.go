@@ -22,8 +22,10 @@ import (
 //	POST /v1/snapshot                a snapshot into the configured directory
 //	GET  /healthz                    200 "ok"
 //
-// Errors are JSON, {"error": "…"} (and "statement_type" with a 403):
-// 400 bad SQL or format, 403 a statement that does not only read, 503
+// Errors are JSON, {"error": "…"} (and "statement_type" with a 403,
+// "damaged": true when the file is damaged): 400 bad SQL or format, 403 a
+// statement that does not only read, 500 the DuckDB file is damaged where
+// the query (or snapshot) read it, or another failure of the server, 503
 // too many queries at once, 504 the query ran out of time.
 
 // HeaderDuckDB names the DuckDB file an endpoint serves, in every
@@ -269,6 +271,9 @@ func (e *endpoint) snapshot(w http.ResponseWriter, r *http.Request) {
 func errorStatus(err error, ctx context.Context) (int, string) {
 	var se *StatementError
 	switch {
+	case errors.Is(err, ErrCorrupt):
+		// the data, not the request, is at fault
+		return http.StatusInternalServerError, ""
 	case errors.As(err, &se):
 		return http.StatusForbidden, se.Type
 	case errors.Is(ctx.Err(), context.DeadlineExceeded):
@@ -283,13 +288,15 @@ func errorStatus(err error, ctx context.Context) (int, string) {
 type ErrorBody struct {
 	Error         string `json:"error"`
 	StatementType string `json:"statement_type,omitempty"`
+	// Damaged: the DuckDB file is damaged (ErrCorrupt), with HTTP 500.
+	Damaged bool `json:"damaged,omitempty"`
 }
 
 func writeError(w http.ResponseWriter, status int, err error, stmtType string) {
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("X-Content-Type-Options", "nosniff")
 	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(ErrorBody{Error: err.Error(), StatementType: stmtType})
+	_ = json.NewEncoder(w).Encode(ErrorBody{Error: err.Error(), StatementType: stmtType, Damaged: errors.Is(err, ErrCorrupt)})
 }
 
 // lazyResponse sends the status and headers with the first byte of the

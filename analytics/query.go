@@ -92,11 +92,11 @@ func (s *Store) Query(ctx context.Context, query string, w io.Writer, format str
 	}
 	conn, err := s.handle().Conn(ctx)
 	if err != nil {
-		return fmt.Errorf("analytics: query: %w", err)
+		return fmt.Errorf("analytics: query: %w", s.check(err))
 	}
 	defer conn.Close()
 	if err := writeResult(ctx, conn, query, w, format); err != nil {
-		return fmt.Errorf("analytics: query: %w", err)
+		return fmt.Errorf("analytics: query: %w", s.check(err))
 	}
 	return nil
 }

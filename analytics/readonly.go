@@ -110,10 +110,10 @@ var stmtTypeNames = map[duckdb.StmtType]string{
 func (s *Store) CheckReadOnly(ctx context.Context, query string) error {
 	conn, err := s.handle().Conn(ctx)
 	if err != nil {
-		return fmt.Errorf("analytics: %w", err)
+		return fmt.Errorf("analytics: %w", s.check(err))
 	}
 	defer conn.Close()
-	return checkReadOnly(ctx, conn, query)
+	return s.check(checkReadOnly(ctx, conn, query))
 }
 
 const refusedReason = "only SELECT (and DESCRIBE, SHOW, SUMMARIZE, EXPLAIN of a SELECT) is served"
@@ -318,14 +318,14 @@ func (s *Store) QueryReadOnly(ctx context.Context, query string, w io.Writer, fo
 	}
 	conn, err := s.handle().Conn(ctx)
 	if err != nil {
-		return fmt.Errorf("analytics: query: %w", err)
+		return fmt.Errorf("analytics: query: %w", s.check(err))
 	}
 	defer conn.Close()
 	if err := checkReadOnly(ctx, conn, query); err != nil {
-		return err
+		return s.check(err)
 	}
 	if _, err := conn.ExecContext(ctx, "BEGIN TRANSACTION READ ONLY"); err != nil {
-		return fmt.Errorf("analytics: query: %w", err)
+		return fmt.Errorf("analytics: query: %w", s.check(err))
 	}
 	defer func() {
 		// A cancelled ctx must not stop the rollback.
@@ -337,17 +337,18 @@ func (s *Store) QueryReadOnly(ctx context.Context, query string, w io.Writer, fo
 		}
 	}()
 	if err := writeResult(ctx, conn, query, w, format); err != nil {
-		return classifyQueryError(err)
+		return classifyQueryError(s.check(err))
 	}
 	return nil
 }
 
-// classifyQueryError sorts an error of a running query: an attempt to
+// classifyQueryError sorts an error of a running query: a damaged file
+// (ErrCorrupt: the server's data, not the SQL, is at fault), an attempt to
 // write that the read-only transaction stopped, DuckDB refusing the SQL,
 // or anything else (the context, the writer, the database).
 func classifyQueryError(err error) error {
 	var de *duckdb.Error
-	if !errors.As(err, &de) {
+	if errors.Is(err, ErrCorrupt) || !errors.As(err, &de) {
 		return fmt.Errorf("analytics: query: %w", err)
 	}
 	switch de.Type {

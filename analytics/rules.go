@@ -66,9 +66,12 @@ func (s *Store) RecordRules(ctx context.Context, o processors.Options) error {
 	case s.loaders == nil:
 		return ErrClosed
 	}
+	if err := s.writable(); err != nil {
+		return fmt.Errorf("analytics: record rule options: %w", err)
+	}
 	if s.invalid != nil {
 		if err := s.reopen(ctx); err != nil {
-			return err
+			return sinkFailed(err)
 		}
 	}
 	conn, err := s.db.Conn(ctx)
@@ -89,10 +92,11 @@ func (s *Store) RecordRules(ctx context.Context, o processors.Options) error {
 		return nil
 	})
 	if err != nil {
+		err = s.check(err)
 		if isFatal(err) {
 			s.invalid = err
 		}
-		return fmt.Errorf("analytics: record rule options: %w", err)
+		return sinkFailed(fmt.Errorf("analytics: record rule options: %w", err))
 	}
 	return nil
 }

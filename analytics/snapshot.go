@@ -156,7 +156,7 @@ func (s *Store) Snapshot(ctx context.Context, dir string) (*SnapshotResult, erro
 	}
 	if err != nil {
 		cleanup()
-		return nil, fmt.Errorf("analytics: snapshot into %s: %w", dir, err)
+		return nil, fmt.Errorf("analytics: snapshot into %s: %w", dir, s.check(err))
 	}
 	pruneExports(dir, genName)
 	res.TookMS = time.Since(start).Milliseconds()
@@ -261,6 +261,9 @@ func ExportParquet(ctx context.Context, db *sql.DB, dir string) (*SnapshotResult
 	}
 	if err != nil {
 		_ = os.RemoveAll(tmp)
+		if isCorrupt(err, "") && !errors.Is(err, ErrCorrupt) {
+			err = &CorruptError{Err: err}
+		}
 		return nil, fmt.Errorf("analytics: export to %s: %w", dir, err)
 	}
 	res.TookMS = time.Since(start).Milliseconds()

@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	duckdb "github.com/duckdb/duckdb-go/v2"
 
@@ -35,19 +36,37 @@ type Store struct {
 	// disk during a checkpoint, say); the next commit reopens the file.
 	invalid error
 	commits atomic.Uint64
+
+	// damage is the first report of a damaged file (nil while there is
+	// none); damaged is closed then. corruptions counts the reports.
+	damage      atomic.Pointer[CorruptError]
+	damaged     chan struct{}
+	damageOnce  sync.Once
+	corruptions atomic.Uint64
 }
 
 // Open opens (and, unless read-only, creates and migrates) the database
-// file opts.Path.
+// file opts.Path. A file DuckDB finds damaged, or one a Store marked
+// damaged (DamageMarker) when it is opened read-write, is a *CorruptError
+// (ErrCorrupt).
 func Open(ctx context.Context, opts Options) (*Store, error) {
 	if err := opts.Validate(); err != nil {
 		return nil, err
 	}
+	if !opts.ReadOnly {
+		if damage, ok := readMarker(opts.Path); ok {
+			return nil, &CorruptError{Path: opts.Path, Err: damage}
+		}
+	}
 	db, err := openDB(ctx, opts)
 	if err != nil {
+		if isCorrupt(err, opts.Path) {
+			// no marker: a file that cannot be opened says so each time
+			return nil, &CorruptError{Path: opts.Path, Err: err}
+		}
 		return nil, err
 	}
-	s := &Store{opts: opts, db: db}
+	s := &Store{opts: opts, db: db, damaged: make(chan struct{})}
 	if !opts.ReadOnly {
 		s.loaders = newLoaders(defaultLoaderConfig)
 	}
@@ -90,7 +109,7 @@ func (s *Store) reopen(ctx context.Context) error {
 	_ = s.db.Close() // an invalidated database fails to close cleanly; the file is what counts
 	db, err := openDB(ctx, s.opts)
 	if err != nil {
-		return fmt.Errorf("analytics: reopening %s after %v: %w", s.opts.Path, s.invalid, err)
+		return fmt.Errorf("analytics: reopening %s after %v: %w", s.opts.Path, s.invalid, s.check(err))
 	}
 	s.db, s.invalid = db, nil
 	return nil
@@ -115,8 +134,50 @@ func (s *Store) Close() error {
 		s.loaders.release()
 		s.loaders = nil
 	}
-	return s.db.Close()
+	return s.check(s.db.Close())
 }
+
+// check passes err on, and when it is DuckDB reporting that the file is
+// damaged, records the damage and returns it as a *CorruptError. The first
+// report closes Damaged and, on a store that writes, leaves the marker
+// that keeps the file from being opened read-write again.
+func (s *Store) check(err error) error {
+	if !isCorrupt(err, s.opts.Path) {
+		return err
+	}
+	s.corruptions.Add(1)
+	ce, ok := errors.AsType[*CorruptError](err)
+	if !ok {
+		ce = &CorruptError{Path: s.opts.Path, Err: err}
+	}
+	s.damageOnce.Do(func() {
+		s.damage.Store(ce)
+		if !s.opts.ReadOnly {
+			// best effort: the caller learns of the damage either way
+			_ = writeMarker(s.opts.Path, ce.Err, time.Now())
+		}
+		close(s.damaged)
+	})
+	return ce
+}
+
+// Damage is the first report of damage to the file this Store found, a
+// *CorruptError, or nil while it has found none. A Store that found its
+// file damaged refuses commits and keeps answering reads, which succeed
+// where they do not reach the damage.
+func (s *Store) Damage() error {
+	if d := s.damage.Load(); d != nil {
+		return d
+	}
+	return nil
+}
+
+// Damaged is closed when the Store first finds its file damaged.
+func (s *Store) Damaged() <-chan struct{} { return s.damaged }
+
+// CorruptionErrors counts the operations that failed because the file is
+// damaged, from every caller: commits, queries, snapshots, Verify.
+func (s *Store) CorruptionErrors() uint64 { return s.corruptions.Load() }
 
 // DB gives direct access to the database, for queries this package does
 // not offer. Writing through it bypasses the offsets contract.

@@ -112,7 +112,8 @@ func sameFile(a, b string) bool {
 // QueryEndpoint sends SQL to the query endpoint at base (http://host:port)
 // and copies the result, in format, to w. Errors wrap the endpoint's
 // sentinel: analytics.ErrNotReadOnly (HTTP 403), analytics.ErrBadSQL (400),
-// analytics.ErrBusy (503), context.DeadlineExceeded (504).
+// analytics.ErrCorrupt (500 for a damaged file), analytics.ErrBusy (503),
+// context.DeadlineExceeded (504).
 func QueryEndpoint(ctx context.Context, base, sql, format string, w io.Writer) error {
 	u := strings.TrimRight(base, "/") + "/v1/query?format=" + url.QueryEscape(format)
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u, strings.NewReader(sql))
@@ -160,14 +161,16 @@ func endpointError(base string, resp *http.Response) error {
 		}
 	}
 	e := &EndpointError{URL: base, Status: resp.StatusCode, Message: body.Error, StatementType: body.StatementType}
-	switch resp.StatusCode {
-	case http.StatusForbidden:
+	switch {
+	case body.Damaged:
+		e.sentinel = analytics.ErrCorrupt
+	case resp.StatusCode == http.StatusForbidden:
 		e.sentinel = analytics.ErrNotReadOnly
-	case http.StatusBadRequest:
+	case resp.StatusCode == http.StatusBadRequest:
 		e.sentinel = analytics.ErrBadSQL
-	case http.StatusServiceUnavailable:
+	case resp.StatusCode == http.StatusServiceUnavailable:
 		e.sentinel = analytics.ErrBusy
-	case http.StatusGatewayTimeout:
+	case resp.StatusCode == http.StatusGatewayTimeout:
 		e.sentinel = context.DeadlineExceeded
 	}
 	return e
