@@ -246,12 +246,16 @@ type pending struct {
 	rows     int // shifts, alerts, norms and rejects: what bounds memory
 }
 
-func (r *sinkRole) newPending() *pending {
+func (r *sinkRole) newPending() *pending { return newPending(r.opts) }
+
+// newPending is an empty batch of the results topic of o, as the sink role
+// and ReplayResults fill it.
+func newPending(o Options) *pending {
 	return &pending{batch: Batch{
-		Topic: r.opts.ResultsTopic(), SourceTopic: r.opts.InputTopic,
+		Topic: o.ResultsTopic(), SourceTopic: o.InputTopic,
 		// results partition p holds what the processor of partition p of
 		// its input produced
-		Stream:  r.opts.processInput(),
+		Stream:  o.processInput(),
 		Offsets: map[int32]int64{},
 	}}
 }
