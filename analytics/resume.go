@@ -11,7 +11,7 @@ import (
 func (s *Store) Offsets(ctx context.Context, topic string) (map[int32]int64, error) {
 	out, err := readOffsets(ctx, s.db, topic)
 	if err != nil {
-		return nil, fmt.Errorf("analytics: offsets: %w", s.check(err))
+		return nil, sinkFailed(fmt.Errorf("analytics: offsets: %w", s.check(err)))
 	}
 	return out, nil
 }
