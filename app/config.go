@@ -87,6 +87,7 @@ func (c *RunConfig) Registry() *config.Registry {
 	r.Var(config.Int(&dd.Threads), "duckdb.threads", "duckdb-threads", "DuckDB worker threads")
 	r.Var(config.String(&dd.MemoryLimit), "duckdb.memory_limit", "duckdb-memory-limit", "DuckDB memory limit, such as 2GB")
 	r.Var(config.String(&dd.CheckpointThreshold), "duckdb.checkpoint_threshold", "duckdb-checkpoint-threshold", "WAL size at which DuckDB checkpoints, such as 256MB")
+	r.Var(config.Bool(&c.Run.VerifyOnStart), "duckdb.verify_on_start", "duckdb-verify-on-start", "read every table once in the background when the sink opens the file, to find a damaged block at start")
 
 	r.Var(config.String(&lo.QueryAddr), "endpoints.query_addr", "query-addr",
 		`host:port of the read-only SQL endpoint (port 0: a free one, written to FILE.endpoint); "off": none; anything but loopback is unauthenticated`)

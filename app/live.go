@@ -212,6 +212,10 @@ func snapshotEvery(ctx context.Context, store *analytics.Store, dir string, ever
 			return
 		case <-t.C:
 		}
+		if store.Damage() != nil {
+			log.Debug("snapshot skipped: the DuckDB file is damaged", "dir", dir)
+			continue
+		}
 		commits := store.Commits()
 		if any && commits == taken {
 			log.Debug("snapshot skipped: nothing stored since the last", "dir", dir)

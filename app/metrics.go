@@ -16,6 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/stakhanov/stakhanov/analytics"
 	"github.com/stakhanov/stakhanov/ingest"
 	"github.com/stakhanov/stakhanov/processors"
 )
@@ -31,10 +32,15 @@ type metrics struct {
 	reg     *prometheus.Registry
 	commits prometheus.Histogram
 
-	mu sync.Mutex
-	p  *ingest.Pipeline // nil until the pipeline exists
+	mu    sync.Mutex
+	p     *ingest.Pipeline // nil until the pipeline exists
+	store *analytics.Store // the sink's, once open
 
 	failed atomic.Pointer[error] // the pipeline's fatal error, for /healthz
+	// damage: the DuckDB file is damaged (analytics.ErrCorrupt), with the
+	// advice /readyz gives; openCorrupt counts refused opens.
+	damage      atomic.Pointer[damageReport]
+	openCorrupt atomic.Uint64
 
 	srv  *http.Server
 	addr string
@@ -55,7 +61,15 @@ var (
 	descState      = prometheus.NewDesc("stakhanov_state_bytes", "Size of a partition's window state, as last checkpointed.", []string{"partition"}, nil)
 	descRestore    = prometheus.NewDesc("stakhanov_restore_progress_ratio", "Share of the input between a partition's checkpoint and the high watermark found on restore that is processed again (1: caught up).", []string{"partition"}, nil)
 	descReady      = prometheus.NewDesc("stakhanov_ready", "1 when every role has joined its group and every partition's state is restored.", nil, nil)
+	descCorrupt    = prometheus.NewDesc("stakhanov_duckdb_corruption_errors_total", "Operations on the DuckDB file (opening it, commits, queries, snapshots, verification) that failed because the file is damaged.", nil, nil)
+	descDamaged    = prometheus.NewDesc("stakhanov_duckdb_damaged", "1 once the DuckDB file is found damaged: the sink has stopped storing, and the file must be rebuilt (stakhanov rebuild).", nil, nil)
 )
+
+// damageReport is a damaged DuckDB file as /readyz tells it.
+type damageReport struct {
+	err    error
+	advice string
+}
 
 func newMetrics() *metrics {
 	m := &metrics{reg: prometheus.NewRegistry()}
@@ -77,6 +91,29 @@ func (m *metrics) attach(p *ingest.Pipeline) {
 	m.mu.Unlock()
 }
 
+func (m *metrics) attachStore(s *analytics.Store) {
+	m.mu.Lock()
+	m.store = s
+	m.mu.Unlock()
+}
+
+// setDamage records that the DuckDB file is damaged; the first report
+// stays.
+func (m *metrics) setDamage(err error, advice string) {
+	m.damage.CompareAndSwap(nil, &damageReport{err: err, advice: advice})
+}
+
+func (m *metrics) corruptionErrors() uint64 {
+	m.mu.Lock()
+	s := m.store
+	m.mu.Unlock()
+	n := m.openCorrupt.Load()
+	if s != nil {
+		n += s.CorruptionErrors()
+	}
+	return n
+}
+
 func (m *metrics) pipeline() *ingest.Pipeline {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -86,7 +123,7 @@ func (m *metrics) pipeline() *ingest.Pipeline {
 // Describe implements prometheus.Collector.
 func (m *metrics) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descMessages, descDuplicates, descLate, descTooLate, descRejects, descAlerts, descStored,
-		descBatches, descLag, descStreamTime, descState, descRestore, descReady} {
+		descBatches, descLag, descStreamTime, descState, descRestore, descReady, descCorrupt, descDamaged} {
 		ch <- d
 	}
 }
@@ -94,11 +131,15 @@ func (m *metrics) Describe(ch chan<- *prometheus.Desc) {
 // Collect implements prometheus.Collector.
 func (m *metrics) Collect(ch chan<- prometheus.Metric) {
 	p := m.pipeline()
-	ready := 0.0
-	if p != nil && p.Ready() {
+	ready, damaged := 0.0, 0.0
+	if m.damage.Load() != nil {
+		damaged = 1
+	} else if p != nil && p.Ready() {
 		ready = 1
 	}
 	ch <- prometheus.MustNewConstMetric(descReady, prometheus.GaugeValue, ready)
+	ch <- prometheus.MustNewConstMetric(descDamaged, prometheus.GaugeValue, damaged)
+	ch <- prometheus.MustNewConstMetric(descCorrupt, prometheus.CounterValue, float64(m.corruptionErrors()))
 	if p == nil {
 		return
 	}
@@ -156,6 +197,10 @@ func (m *metrics) serve(addr string, log *slog.Logger) error {
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
 		p := m.pipeline()
 		switch {
+		case m.damage.Load() != nil:
+			d := m.damage.Load()
+			http.Error(w, fmt.Sprintf("damaged: %v\nThe sink has stopped storing into it; reads of what is intact go on.\n%s",
+				d.err, d.advice), http.StatusServiceUnavailable)
 		case m.failed.Load() != nil:
 			http.Error(w, "failed", http.StatusServiceUnavailable)
 		case p == nil:
