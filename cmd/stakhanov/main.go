@@ -9,6 +9,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"os/signal"
@@ -38,11 +39,16 @@ Usage:
   stakhanov query    [--duckdb FILE] [--format table|csv|json|arrow] [--endpoint URL] SQL
   stakhanov snapshot [--duckdb FILE] [--endpoint URL] a consistent copy (DuckDB file + Parquet) that nobody holds
   stakhanov export   [--duckdb FILE] --out DIR       the tables as Parquet, partitioned by industry, plant and month
+  stakhanov rebuild  --duckdb NEW [--config FILE | --brokers … --group …] [--allow-partial]
+                                                     a new DuckDB file from the results topic, for a damaged one
   stakhanov bench    [--events N] [--input TOPIC] [--brokers …] [--rate R] [--json]
 
 query, snapshot and export work while a pipeline holds the file: they go
 through the read-only endpoint it serves (see docs/live-reading.md).
 Run "stakhanov COMMAND -h" for a command's flags.
+
+Exit status: 0 done, 1 failed, 2 usage, 3 the DuckDB file is damaged
+(rebuild it: docs/operations.md, "A damaged DuckDB file").
 `
 
 func main() {
@@ -72,6 +78,8 @@ func main() {
 		err = snapshot(ctx, args)
 	case "export":
 		err = export(ctx, args)
+	case "rebuild":
+		err = rebuild(ctx, args)
 	case "bench":
 		err = bench(ctx, args)
 	case "-h", "--help", "help":
@@ -88,8 +96,21 @@ func main() {
 	}
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "stakhanov: %v\n", err)
-		os.Exit(1)
 	}
+	os.Exit(exitCode(err))
+}
+
+// Exit statuses beyond 0, 1 and 2 (usage).
+const exitDamaged = 3 // the DuckDB file is damaged: rebuild it
+
+func exitCode(err error) int {
+	switch {
+	case err == nil:
+		return 0
+	case errors.Is(err, analytics.ErrCorrupt):
+		return exitDamaged
+	}
+	return 1
 }
 
 // errSilent fails a command that has said why already.
@@ -169,6 +190,7 @@ and on request (POST /v1/snapshot, "stakhanov snapshot"). See docs/live-reading.
 		return err
 	}
 	c.Run.Ingest.Logger = log
+	c.Run.ConfigFile = configPath(args)
 	if unknown := c.Registry().UnknownEnv(os.Environ(), knownEnv...); len(unknown) > 0 {
 		log.Warn("environment variables that name no option, ignored", "variables", unknown)
 	}
@@ -440,4 +462,95 @@ func rowCounts(tables map[string]int64) string {
 		}
 	}
 	return strings.Join(parts, ", ")
+}
+
+// configPath is the configuration file a command reads: --config's, or
+// $STAKHANOV_CONFIG.
+func configPath(args []string) string {
+	for i, a := range args {
+		if v, ok := strings.CutPrefix(a, "--config="); ok {
+			return v
+		}
+		if v, ok := strings.CutPrefix(a, "-config="); ok {
+			return v
+		}
+		if (a == "--config" || a == "-config") && i+1 < len(args) {
+			return args[i+1]
+		}
+	}
+	return os.Getenv(configEnv)
+}
+
+// rebuild writes a new DuckDB file from the results topic.
+func rebuild(ctx context.Context, args []string) error {
+	var allowPartial, asJSON *bool
+	c, reg, err := resolveRun("rebuild", "rebuild --duckdb NEW [--config FILE | --brokers HOST:PORT[,…] --group G] [--allow-partial] [--json]", args,
+		func(fs *flag.FlagSet) {
+			allowPartial = fs.Bool("allow-partial", false, "rebuild from what the results topic still holds when retention deleted the start of some partitions (their rows will be missing)")
+			asJSON = fs.Bool("json", false, "print the result as JSON")
+		},
+		`Writes a new DuckDB file from the pipeline's results topic (<group>-results), from the
+start of each partition, through the commits the sink makes: the same rows, and the
+results offsets they reach, so that a sink started on the new file goes on from there.
+It is the way out of a damaged file (docs/operations.md, "A damaged DuckDB file").
+
+It takes run's configuration — give it the sink's (--config, STAKHANOV_… variables,
+flags): the brokers, TLS and SASL, the group, the input topic, --repartition and the
+rules decide what it writes. --duckdb names the new file, which must not exist; it is
+written under a temporary name beside it and appears only when complete.
+
+It refuses, naming the partitions and offsets, when retention has deleted the start of a
+partition of the results topic, since the file would then miss rows; --allow-partial
+writes what is left and says what is missing. The sink may keep running meanwhile: the
+rebuild reads up to where the topic ended when it began.`)
+	if err != nil {
+		return err
+	}
+	if src, _ := reg.Lookup("duckdb.path").Source(); src != config.FromFlag {
+		return errors.New("rebuild: name the new file with --duckdb NEW (a file that does not exist; the damaged one stays until the new one replaces it)")
+	}
+	log, err := c.Logger(os.Stderr)
+	if err != nil {
+		return err
+	}
+	ro := app.DefaultRebuildOptions()
+	ro.Ingest, ro.DuckDB, ro.AllowPartial, ro.Logger = c.Run.Ingest, c.Run.DuckDB, *allowPartial, log
+	res, err := app.Rebuild(ctx, ro)
+	if err != nil {
+		if res.Commits > 0 {
+			fmt.Fprintf(os.Stderr, "stakhanov rebuild: stopped after storing %d results messages (%d shifts) of %s; nothing was kept:\n",
+				res.Messages, res.ShiftsStored, res.Topic)
+			printPartitions(os.Stderr, res)
+		}
+		if errors.Is(err, ingest.ErrResultsTruncated) {
+			err = fmt.Errorf("%w\nThe results topic's retention no longer reaches back to the start of these partitions "+
+				"(docs/operations.md, \"Results topic retention\"). --allow-partial rebuilds what is left, without the rows of the deleted results", err)
+		}
+		return err
+	}
+	if *asJSON {
+		enc := json.NewEncoder(os.Stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(res)
+	}
+	fmt.Printf("rebuilt %s from %s in %s: %d results messages in %d commits\n", res.Path, res.Topic,
+		res.Elapsed.Round(time.Millisecond), res.Messages, res.Commits)
+	fmt.Printf("stored: %d shifts, %d alerts, %d norms, %d rejects\n", res.ShiftsStored, res.AlertsStored, res.Norms, res.Rejects)
+	printPartitions(os.Stdout, res)
+	for _, tp := range res.Truncated {
+		fmt.Printf("MISSING: partition %d, results %d to %d (%d messages), were deleted before the rebuild read them: their rows are not in %s\n",
+			tp.Partition, tp.Needed, tp.Start-1, tp.Missing(), res.Path)
+	}
+	fmt.Printf("A sink started on %s resumes at these offsets. To put it in place: stop the sink; move the damaged file, "+
+		"its .wal and .damaged files aside; move %s to the damaged file's name; start the sink.\n", res.Path, res.Path)
+	return nil
+}
+
+func printPartitions(w io.Writer, res app.RebuildResult) {
+	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "PARTITION\tFROM\tNEXT\tEND")
+	for _, p := range res.Partitions {
+		fmt.Fprintf(tw, "%d\t%d\t%d\t%d\n", p.Partition, p.From, p.Next, p.End)
+	}
+	tw.Flush()
 }
