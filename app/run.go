@@ -190,6 +190,7 @@ func Run(ctx context.Context, o RunOptions) (ingest.Stats, error) {
 	log.Info("pipeline starting", "role", o.Ingest.Roles, "brokers", o.Ingest.Brokers, "input", o.Ingest.InputTopic,
 		"group", o.Ingest.Group, "repartition", o.Ingest.Repartition, "duckdb", o.DuckDB.Path)
 	runErr := p.Run(pctx)
+	close(stopReport)
 	stopPipeline()
 	watch.Wait()
 	if store != nil && store.Damage() != nil {
@@ -201,7 +202,6 @@ func Run(ctx context.Context, o RunOptions) (ingest.Stats, error) {
 	} else if runErr != nil {
 		m.failed.Store(&runErr)
 	}
-	close(stopReport)
 	st := p.Stats()
 	// Readers go before the file closes; they were served through the
 	// final flush.
