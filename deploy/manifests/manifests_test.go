@@ -59,19 +59,21 @@ const (
 
 // metrics the pipeline exports: the dashboard may use these and no other.
 var metrics = map[string]metricKind{
-	"stakhanov_input_messages_total":         counter,
-	"stakhanov_duplicates_total":             counter,
-	"stakhanov_late_shifts_total":            counter,
-	"stakhanov_rejects_total":                counter,
-	"stakhanov_alerts_total":                 counter,
-	"stakhanov_shifts_stored_total":          counter,
-	"stakhanov_sink_commits_total":           counter,
-	"stakhanov_sink_commit_duration_seconds": histogram,
-	"stakhanov_consumer_lag_messages":        gauge,
-	"stakhanov_stream_time_seconds":          gauge,
-	"stakhanov_state_bytes":                  gauge,
-	"stakhanov_restore_progress_ratio":       gauge,
-	"stakhanov_ready":                        gauge,
+	"stakhanov_input_messages_total":           counter,
+	"stakhanov_duplicates_total":               counter,
+	"stakhanov_late_shifts_total":              counter,
+	"stakhanov_rejects_total":                  counter,
+	"stakhanov_alerts_total":                   counter,
+	"stakhanov_shifts_stored_total":            counter,
+	"stakhanov_sink_commits_total":             counter,
+	"stakhanov_sink_commit_duration_seconds":   histogram,
+	"stakhanov_consumer_lag_messages":          gauge,
+	"stakhanov_stream_time_seconds":            gauge,
+	"stakhanov_state_bytes":                    gauge,
+	"stakhanov_restore_progress_ratio":         gauge,
+	"stakhanov_ready":                          gauge,
+	"stakhanov_duckdb_damaged":                 gauge,
+	"stakhanov_duckdb_corruption_errors_total": counter,
 }
 
 // ---------------------------------------------------------------------------
