@@ -613,3 +613,103 @@ func TestPlantsDoNotShareClocks(t *testing.T) {
 		}
 	}
 }
+
+// TestSilentPlants: what a plant's silence in the log's time does, at the
+// edges, with other plants going on beside it: after IdleClose (24 h) its
+// open days close; after Retention its state is dropped, its clock kept,
+// and its old shifts come back unchecked; after twice Retention the plant
+// itself is forgotten. A second plant, silent 12 h less, is judged by its
+// own silence, and a third keeps the log's time moving.
+func TestSilentPlants(t *testing.T) {
+	opts := DefaultOptions()
+	idle, retention := opts.IdleClose, opts.Retention()
+	t0 := at(10, 20, 0) // when irmino's reports were written; zil's 12 h later
+	plantDay := func(plant string) []shift.Event {
+		evs := workday(rates(repeat(7, 10), []float64{20})...)
+		for i := range evs {
+			evs[i].EventID, evs[i].PlantID = plant+"-"+evs[i].EventID, plant
+		}
+		return evs
+	}
+	type state struct{ closed, held, known bool }
+	tests := []struct {
+		name        string
+		after       time.Duration // the ticker's record, after t0
+		irmino, zil state
+	}{
+		{"a second before idle", idle - time.Second, state{false, true, true}, state{false, true, true}},
+		{"idle", idle, state{true, true, true}, state{false, true, true}},
+		{"a second before retention", retention - time.Second, state{true, true, true}, state{true, true, true}},
+		{"retention", retention, state{true, false, true}, state{true, true, true}},
+		{"a second before twice retention", 2*retention - time.Second, state{true, false, true}, state{true, false, true}},
+		{"twice retention", 2 * retention, state{true, false, false}, state{true, false, true}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p, _ := NewPartition(opts, 0)
+			var out Output
+			feed := func(evs []shift.Event, written time.Time) {
+				for i := range evs {
+					ev := evs[i]
+					if err := p.Process(&ev, Input{Offset: int64(i), LogTime: written}, &out); err != nil {
+						t.Fatal(err)
+					}
+				}
+			}
+			// a plant silent 12 h longer than irmino: the log's time passes
+			// its deadlines first, and irmino's silence must be judged then
+			// by its own length
+			feed(plantDay("early"), t0.Add(-12*time.Hour))
+			feed(plantDay("irmino"), t0)
+			feed(plantDay("zil"), t0.Add(12*time.Hour))
+			// the ticker's shifts start when they are written: on time,
+			// never from the future
+			tick := func(d time.Duration) {
+				at := t0.Add(d)
+				feed([]shift.Event{{EventID: "tick-" + at.String(), PlantID: "ticker", Industry: "power", Role: "stoker",
+					WorkerID: "s", CrewSize: 1, ShiftStart: at, ShiftHours: 8, Output: 8, Unit: "t"}}, at)
+			}
+			tick(idle / 2)
+			tick(tt.after)
+			for plant, want := range map[string]state{"irmino": tt.irmino, "zil": tt.zil} {
+				pl := p.plants[plant]
+				got := state{closed: want.closed, known: pl != nil}
+				if pl != nil {
+					got.closed = len(pl.openDays) == 0
+					got.held = len(pl.groups) > 0 && len(pl.seen) > 0
+				}
+				rows := 0
+				for _, n := range out.Norms {
+					if n.Group.PlantID == plant {
+						rows++
+					}
+				}
+				if got != want || (rows == 1) != want.closed {
+					t.Fatalf("%s: closed %v (%d norm rows), state held %v, known %v; want %+v", plant, got.closed, rows, got.held, got.known, want)
+				}
+				if pl != nil && !want.held && (pl.forgotten != pl.streamTime || pl.streamTime == noTime) {
+					t.Fatalf("%s: state dropped, but forgotten at %d with stream time %d", plant, pl.forgotten, pl.streamTime)
+				}
+			}
+			// a repeat of irmino's first report, sent again now
+			again := plantDay("irmino")[0]
+			out.Reset()
+			err := p.Process(&again, Input{Offset: 99, LogTime: t0.Add(tt.after)}, &out)
+			switch {
+			case tt.irmino.held:
+				if !errors.Is(err, ErrDuplicate) {
+					t.Fatalf("a repeat while its id is held: %v", err)
+				}
+			case tt.irmino.known:
+				if err != nil || !out.Shifts[0].Unchecked || !out.Shifts[0].Late {
+					t.Fatalf("a repeat after the ids were dropped: %v, %+v; want stored late and unchecked, for the sink to check", err, out.Shifts)
+				}
+			default:
+				// forgotten altogether: a plant seen for the first time
+				if err != nil || out.Shifts[0].Late || out.Shifts[0].Unchecked {
+					t.Fatalf("the first report of a forgotten plant: %v, %+v", err, out.Shifts)
+				}
+			}
+		})
+	}
+}

@@ -262,9 +262,6 @@ func ratio(rate, norm float64) float64 {
 // isLate: the shift's day has closed, or it starts more than a window
 // before the plant's stream time.
 func (pl *plant) isLate(start, span int64) bool {
-	if pl.streamTime == noTime && pl.closedBefore == minDay {
-		return false
-	}
 	return shift.Day(floorDiv(start, 86400)) < pl.closedBefore ||
 		pl.streamTime != noTime && start < pl.streamTime-span
 }
@@ -462,7 +459,7 @@ func (p *Partition) schedule(pl *plant) {
 
 // sweepIdle applies every deadline the log time has reached, plants in
 // order of id so that the output does not depend on map order, and
-// computes the next one.
+// computes the next one. A plant may pass several stages at once.
 func (p *Partition) sweepIdle(out *Output) {
 	ids := make([]string, 0, len(p.plants))
 	for id, pl := range p.plants {
@@ -473,16 +470,19 @@ func (p *Partition) sweepIdle(out *Output) {
 	slices.Sort(ids)
 	for _, id := range ids {
 		pl := p.plants[id]
-		if len(pl.openDays) > 0 && pl.lastLog+p.idle <= p.logTime {
-			p.closeBefore(pl, pl.openDays[len(pl.openDays)-1]+1, out)
-		}
-		if (len(pl.groups) > 0 || len(pl.seen) > 0) && pl.lastLog+p.retention <= p.logTime {
-			clear(pl.groups)
-			clear(pl.seen)
-			pl.forgotten = pl.streamTime
-		}
-		if len(pl.openDays) == 0 && len(pl.groups) == 0 && len(pl.seen) == 0 && pl.lastLog+2*p.retention <= p.logTime {
-			delete(p.plants, id)
+	stages:
+		for d := p.deadline(pl); d != noTime && d <= p.logTime; d = p.deadline(pl) {
+			switch {
+			case len(pl.openDays) > 0:
+				p.closeBefore(pl, pl.openDays[len(pl.openDays)-1]+1, out)
+			case len(pl.groups) > 0 || len(pl.seen) > 0:
+				clear(pl.groups)
+				clear(pl.seen)
+				pl.forgotten = pl.streamTime
+			default:
+				delete(p.plants, id)
+				break stages
+			}
 		}
 	}
 	p.due = noTime

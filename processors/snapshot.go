@@ -338,21 +338,13 @@ func (p *Partition) readStateV2(r *snapReader, h snapshotHeader) *loadedState {
 		r.checkTime(h.logTime, "log time")
 	}
 	table := readStringTable(r)
-	str := func(what string) string {
-		i := r.uvarint(what)
-		if i >= uint64(len(table)) {
-			r.fail(what + " index")
-			return ""
-		}
-		s := table[i]
-		st.strings[s] = s
-		return s
-	}
+	refs := &stringRefs{r: r, table: table, interned: st.strings}
+	str := refs.str
 	np := r.count(3, "plants")
 	prevID := ""
 	for i := 0; i < np && r.err == nil; i++ {
 		pl := newPlant(str("plant"))
-		if i > 0 && pl.id <= prevID {
+		if pl.id == "" || i > 0 && pl.id <= prevID {
 			r.fail("plants out of order")
 		}
 		prevID = pl.id
@@ -386,10 +378,7 @@ func (p *Partition) readStateV2(r *snapReader, h snapshotHeader) *loadedState {
 		}
 		key := func(first bool, last *shift.GroupKey) shift.GroupKey {
 			k := shift.GroupKey{PlantID: pl.id, Role: str("role"), Unit: str("unit")}
-			if !first && compareGroups(*last, k) >= 0 {
-				r.fail("groups out of order")
-			}
-			*last = k
+			r.inOrder(first, last, k)
 			return k
 		}
 		var last shift.GroupKey

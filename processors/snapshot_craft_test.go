@@ -10,7 +10,9 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"testing"
+	"time"
 
 	"github.com/stakhanov/stakhanov/shift"
 )
@@ -190,6 +192,9 @@ func TestSnapshotCrafted(t *testing.T) {
 		}, false},
 		{"an id hash of zero", func(d *snapDesc) { d.ids[0].hashes = []uint64{0, 2} }, true},
 		{"trailing bytes", func(d *snapDesc) { d.trailing = []byte{0} }, false},
+		{"an open day without a stream time", func(d *snapDesc) {
+			d.streamTime, d.groups, d.ids = noTime, nil, nil
+		}, false},
 		{"stream time at the range's end", func(d *snapDesc) {
 			*d = snapDesc{streamTime: maxSnapshotTime, strings: []string{}}
 		}, true},
@@ -411,5 +416,59 @@ func TestSnapshotCrewCode(t *testing.T) {
 		if got := appendCrew(nil, tt.rate, tt.crew); !bytes.Equal(got, tt.want) {
 			t.Errorf("%s: %x, want %x", tt.name, got, tt.want)
 		}
+	}
+}
+
+// TestLegacyIDs: the ids a version-1 snapshot remembered without their
+// plants stay duplicates in any plant while within that plant's retention
+// — exactly at its edge included — and are dropped once every plant's
+// clock has left them behind.
+func TestLegacyIDs(t *testing.T) {
+	opts := snapshotOpts()
+	d := validDesc() // plant a, stream time 08-10 06:00, ids remembered at 05:00
+	d.ids = []snapIDRun{{start: -3600, hashes: []uint64{hashID64("old-1"), hashID64("old-2")}}}
+	slices.Sort(d.ids[0].hashes)
+	idStart := at(10, 5, 0)
+	ret := opts.Retention()
+	shiftOf := func(id string, start time.Time) shift.Event {
+		return shift.Event{EventID: id, PlantID: "a", Industry: "ind", Role: "r", WorkerID: "w", CrewSize: 1,
+			ShiftStart: start, ShiftHours: 8, Output: 64, Unit: "u"}
+	}
+	tests := []struct {
+		name  string
+		clock time.Duration // plant a's next shift, after the ids' start
+		dup   bool
+		held  int // legacy ids held after it
+	}{
+		{"within retention", ret - time.Hour, true, 2},
+		{"at the edge", ret, true, 2},
+		{"a second past it", ret + time.Second, false, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p, _ := NewPartition(opts, 0)
+			if _, err := p.LoadSnapshot(d.bytes()); err != nil {
+				t.Fatal(err)
+			}
+			var out Output
+			clock := shiftOf("clock", idStart.Add(tt.clock))
+			if err := p.Process(&clock, Input{Offset: 1}, &out); err != nil {
+				t.Fatal(err)
+			}
+			if got := len(p.legacy); got != tt.held {
+				t.Fatalf("%d legacy ids held, want %d", got, tt.held)
+			}
+			// in another plant too: version 1 did not say whose they were
+			again := shiftOf("old-1", idStart)
+			again.PlantID = "b"
+			b := shiftOf("b-clock", idStart.Add(tt.clock))
+			b.PlantID = "b"
+			if err := p.Process(&b, Input{Offset: 2}, &out); err != nil {
+				t.Fatal(err)
+			}
+			if err := p.Process(&again, Input{Offset: 3}, &out); errors.Is(err, ErrDuplicate) != tt.dup {
+				t.Fatalf("a repeat of a legacy id: %v, want a duplicate %v", err, tt.dup)
+			}
+		})
 	}
 }

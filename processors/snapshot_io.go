@@ -176,3 +176,31 @@ func sortedKeys[V any](m map[shift.GroupKey]V) []shift.GroupKey {
 	slices.SortFunc(keys, compareGroups)
 	return keys
 }
+
+// stringRefs reads indices into a snapshot's string table, each string
+// interned for the loaded state.
+type stringRefs struct {
+	r        *snapReader
+	table    []string
+	interned map[string]string
+}
+
+func (s *stringRefs) str(what string) string {
+	i := s.r.uvarint(what)
+	if i >= uint64(len(s.table)) {
+		s.r.fail(what + " index")
+		return ""
+	}
+	v := s.table[i]
+	s.interned[v] = v
+	return v
+}
+
+// inOrder checks that group k follows last, unless it is the first, and
+// makes it the last.
+func (r *snapReader) inOrder(first bool, last *shift.GroupKey, k shift.GroupKey) {
+	if !first && compareGroups(*last, k) >= 0 {
+		r.fail("groups out of order")
+	}
+	*last = k
+}

@@ -30,16 +30,7 @@ func (p *Partition) readStateV1(r *snapReader, h snapshotHeader) *loadedState {
 		r.checkTime(streamTime, "stream time")
 	}
 	table := readStringTable(r)
-	str := func(what string) string {
-		i := r.uvarint(what)
-		if i >= uint64(len(table)) {
-			r.fail(what + " index")
-			return ""
-		}
-		s := table[i]
-		st.strings[s] = s
-		return s
-	}
+	str := (&stringRefs{r: r, table: table, interned: st.strings}).str
 	plantOf := func(id string) *plant {
 		pl := st.plants[id]
 		if pl == nil {
@@ -56,10 +47,7 @@ func (p *Partition) readStateV1(r *snapReader, h snapshotHeader) *loadedState {
 	var last shift.GroupKey
 	key := func(first bool) shift.GroupKey {
 		k := shift.GroupKey{PlantID: str("plant"), Role: str("role"), Unit: str("unit")}
-		if !first && compareGroups(last, k) >= 0 {
-			r.fail("groups out of order")
-		}
-		last = k
+		r.inOrder(first, &last, k)
 		return k
 	}
 
