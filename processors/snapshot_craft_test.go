@@ -192,6 +192,10 @@ func TestSnapshotCrafted(t *testing.T) {
 		}, false},
 		{"an id hash of zero", func(d *snapDesc) { d.ids[0].hashes = []uint64{0, 2} }, true},
 		{"trailing bytes", func(d *snapDesc) { d.trailing = []byte{0} }, false},
+		{"a partition before any shift", func(d *snapDesc) {
+			d.streamTime, d.groups, d.days, d.ids = noTime, nil, nil, nil
+			d.strings = []string{}
+		}, true},
 		{"an open day without a stream time", func(d *snapDesc) {
 			d.streamTime, d.groups, d.ids = noTime, nil, nil
 		}, false},
@@ -437,12 +441,16 @@ func TestLegacyIDs(t *testing.T) {
 	tests := []struct {
 		name  string
 		clock time.Duration // plant a's next shift, after the ids' start
+		bLead time.Duration // how far plant b's clock runs ahead of a's
 		dup   bool
 		held  int // legacy ids held after it
 	}{
-		{"within retention", ret - time.Hour, true, 2},
-		{"at the edge", ret, true, 2},
-		{"a second past it", ret + time.Second, false, 0},
+		{"within retention", ret - time.Hour, 0, true, 2},
+		{"at the edge", ret, 0, true, 2},
+		{"a second past it", ret + time.Second, 0, false, 0},
+		// plant a still holds them (its clock is behind): held, but past
+		// plant b's retention, so not a repeat in plant b
+		{"past b's edge, within a's", ret - time.Hour, 2 * time.Hour, false, 2},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -461,7 +469,7 @@ func TestLegacyIDs(t *testing.T) {
 			// in another plant too: version 1 did not say whose they were
 			again := shiftOf("old-1", idStart)
 			again.PlantID = "b"
-			b := shiftOf("b-clock", idStart.Add(tt.clock))
+			b := shiftOf("b-clock", idStart.Add(tt.clock+tt.bLead))
 			b.PlantID = "b"
 			if err := p.Process(&b, Input{Offset: 2}, &out); err != nil {
 				t.Fatal(err)
