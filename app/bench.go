@@ -54,6 +54,11 @@ type BenchOptions struct {
 	Progress io.Writer
 	// BatchMaxEvents overrides the pipeline's batch bound (0: its default).
 	BatchMaxEvents int
+	// ShuffleDays sends each day's reports in a random order
+	// (simulator.Config.ShuffleDays), in the fresh input and the latency
+	// phase: what out-of-order input within the allowed lateness costs.
+	// Default false.
+	ShuffleDays bool
 
 	// afterPipeline sees the throughput phase's store before it closes:
 	// tests compare the batch query with the pipeline's rows through it.
@@ -228,6 +233,7 @@ func Bench(ctx context.Context, o BenchOptions) (*BenchResult, error) {
 	lat, err := latencyRun(ctx, latencyOptions{
 		brokers: brokers, run: run, path: filepath.Join(dir, "latency.duckdb"), partitions: o.Partitions,
 		rate: o.Rate, duration: o.LatencyDuration, streamEvents: int(res.Events), batch: o.BatchMaxEvents,
+		shuffle: o.ShuffleDays,
 	}, say)
 	if err != nil {
 		return nil, err
@@ -243,7 +249,7 @@ func Bench(ctx context.Context, o BenchOptions) (*BenchResult, error) {
 // fill produces the simulated stream of ~o.Events messages to a fresh topic.
 func fill(ctx context.Context, brokers []string, topic string, o BenchOptions, say func(string, ...any)) (int64, error) {
 	cfg := simulator.ConfigForEvents(o.Events)
-	cfg.DiscardTruth = true
+	cfg.DiscardTruth, cfg.ShuffleDays = true, o.ShuffleDays
 	sim, err := simulator.New(cfg)
 	if err != nil {
 		return 0, err

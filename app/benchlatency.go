@@ -32,7 +32,8 @@ type latencyOptions struct {
 	// streamEvents sizes the simulated stream whose first rate × duration
 	// messages are sent (a stream of rate × duration when that is longer).
 	streamEvents int
-	batch        int // the pipeline's batch bound; 0 for its default
+	batch        int  // the pipeline's batch bound; 0 for its default
+	shuffle      bool // each day's reports in a random order
 }
 
 type latencyResult struct {
@@ -118,7 +119,7 @@ func latencyRun(ctx context.Context, o latencyOptions, say func(string, ...any))
 	// same plants; a stream of n when the input is shorter, so that the
 	// phase lasts its duration.
 	cfg := simulator.ConfigForEvents(max(o.streamEvents, int(n)))
-	cfg.DiscardTruth = true
+	cfg.DiscardTruth, cfg.ShuffleDays = true, o.shuffle
 	sim, err := simulator.New(cfg)
 	if err != nil {
 		return nil, err

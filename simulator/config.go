@@ -75,6 +75,16 @@ type Config struct {
 	// Default 90 min.
 	MaxDisorder time.Duration
 
+	// ShuffleDays emits each day's messages (those due within one UTC day)
+	// in a random order, as a plant that uploads a day's reports in one
+	// batch does: up to a day of disorder, which the rules allow, since a
+	// day stays open until stream time passes its end by the allowed
+	// lateness. A shift's norm then depends on which of its day's earlier
+	// shifts arrived before it, so Truth's near misses, placed against the
+	// ordered stream, are no longer guaranteed; its counts are. Default
+	// false.
+	ShuffleDays bool
+
 	// DiscardTruth keeps only the counts of the Truth and none of its
 	// lists: for long benchmark runs that do not check results.
 	DiscardTruth bool

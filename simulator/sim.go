@@ -1,6 +1,7 @@
 package simulator
 
 import (
+	"cmp"
 	"math"
 	"slices"
 	"strconv"
@@ -516,9 +517,27 @@ func (s *Sim) advance() {
 		msgs[it.idx] = Message{}
 	}
 	s.ready, s.readyMsgs = pending[:n], msgs
+	if s.cfg.ShuffleDays {
+		// Fisher–Yates with the day's own generator, so the order of one
+		// day never depends on another's
+		r := newRNG(s.cfg.Seed, shuffleStream, uint64(s.day))
+		for i := len(s.ready) - 1; i > 0; i-- {
+			j := r.intn(i + 1)
+			s.ready[i], s.ready[j] = s.ready[j], s.ready[i]
+		}
+		// a shift of the day before (a night shift due after midnight)
+		// goes first, or its day would have closed by the time it came
+		slices.SortStableFunc(s.ready, func(a, b item) int {
+			return cmp.Compare(shift.DayOf(msgs[a.idx].ShiftStart), shift.DayOf(msgs[b.idx].ShiftStart))
+		})
+	}
 	s.carry, s.carryMsgs = carry, carryMsgs
 	s.pos = 0
 }
+
+// shuffleStream is the first index of the generators of ShuffleDays, apart
+// from those of plants and groups.
+const shuffleStream = 1 << 62
 
 // push queues a message.
 func (s *Sim) push(key int64, m Message) {

@@ -7,6 +7,7 @@ import (
 	"hash/fnv"
 	"math"
 	"regexp"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -567,5 +568,68 @@ func TestNearMissKindsOfARun(t *testing.T) {
 	}
 	if got[ThresholdSuspectScrap] != nil || got[ThresholdCommonPaceShare] != nil {
 		t.Errorf("near misses no plant can hold: %v", got)
+	}
+}
+
+// TestShuffleDays: the same messages as the ordered run, in another order,
+// the same order again for the same seed; every on-time shift is still
+// read before its plant's stream time passes its day's end by the allowed
+// lateness (so it is never late), and a day's messages are really mixed.
+func TestShuffleDays(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.Days = 20
+	run := func(shuffle bool) []Message {
+		c := cfg
+		c.ShuffleDays = shuffle
+		sim, err := New(c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var msgs []Message
+		for m, ok := sim.Next(); ok; m, ok = sim.Next() {
+			m.Index = 0
+			msgs = append(msgs, m)
+		}
+		return msgs
+	}
+	ordered, shuffled := run(false), run(true)
+	if !slices.EqualFunc(shuffled, run(true), func(a, b Message) bool { return bytes.Equal(a.Value, b.Value) }) {
+		t.Fatal("two shuffled runs of one seed differ")
+	}
+	key := func(m Message) string { return string(m.Key) + "\x00" + string(m.Value) }
+	a, b := make([]string, len(ordered)), make([]string, len(shuffled))
+	for i := range ordered {
+		a[i] = key(ordered[i])
+	}
+	for i := range shuffled {
+		b[i] = key(shuffled[i])
+	}
+	if slices.Equal(a, b) {
+		t.Fatal("shuffling changed nothing")
+	}
+	slices.Sort(a)
+	slices.Sort(b)
+	if !slices.Equal(a, b) {
+		t.Fatal("shuffling changed the messages, not only their order")
+	}
+	const lateness = 6 * time.Hour
+	streamTime := map[string]time.Time{}
+	behindMost := time.Duration(0)
+	for _, m := range shuffled {
+		if m.Kind != KindValid && m.Kind != KindDuplicate {
+			continue
+		}
+		plant := string(m.Key)
+		dayEnd := m.ShiftStart.Truncate(24 * time.Hour).Add(24 * time.Hour)
+		if st := streamTime[plant]; !st.Before(dayEnd.Add(lateness)) {
+			t.Fatalf("%s of %v read when its plant's stream time is %v: late", m.EventID, m.ShiftStart, st)
+		}
+		behindMost = max(behindMost, streamTime[plant].Sub(m.ShiftStart))
+		if m.ShiftStart.After(streamTime[plant]) {
+			streamTime[plant] = m.ShiftStart
+		}
+	}
+	if behindMost < 12*time.Hour {
+		t.Fatalf("at most %v of disorder: the days are hardly shuffled", behindMost)
 	}
 }

@@ -12,7 +12,7 @@ import (
 )
 
 func bench(ctx context.Context, args []string) error {
-	fs := newFlags("bench", "bench [--events N] [--input TOPIC] [--brokers HOST:PORT] [--rate R] [--json]")
+	fs := newFlags("bench", "bench [--events N] [--shuffle] [--input TOPIC] [--brokers HOST:PORT] [--rate R] [--json]")
 	o := app.DefaultBenchOptions()
 	fs.IntVar(&o.Events, "events", o.Events, "simulated events to fill a fresh input with")
 	fs.StringVar(&o.Input, "input", "", "measure on this existing, filled topic instead of filling a fresh one")
@@ -22,6 +22,7 @@ func bench(ctx context.Context, args []string) error {
 	fs.DurationVar(&o.LatencyDuration, "latency-duration", o.LatencyDuration, "how long the latency phase sends at --rate")
 	asJSON := fs.Bool("json", false, "print one JSON object of the eight figures")
 	fs.IntVar(&o.BatchMaxEvents, "batch-max-events", 0, "the pipeline's batch bound (default: run's default)")
+	fs.BoolVar(&o.ShuffleDays, "shuffle", false, "send each day's reports in a random order (out of order within the allowed lateness)")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile (pprof) of the run to this file")
 	if err := fs.Parse(args); err != nil {
 		return err

@@ -341,6 +341,7 @@ func simulate(ctx context.Context, args []string) error {
 	fs.Float64Var(&po.Rate, "rate", 0, "messages per second (0: as fast as possible)")
 	events := fs.Int("events", 0, "scale the simulation to about this many messages (0: the default run)")
 	seed := fs.Int64("seed", cfg.Seed, "simulation seed")
+	shuffle := fs.Bool("shuffle", false, "send each day's reports in a random order (out of order within the allowed lateness)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -348,7 +349,7 @@ func simulate(ctx context.Context, args []string) error {
 	if *events > 0 {
 		cfg = simulator.ConfigForEvents(*events)
 	}
-	cfg.Seed = *seed
+	cfg.Seed, cfg.ShuffleDays = *seed, *shuffle
 	sim, err := simulator.New(cfg)
 	if err != nil {
 		return err
