@@ -2,6 +2,7 @@ package processors_test
 
 import (
 	"errors"
+	"strconv"
 	"testing"
 
 	"github.com/stakhanov/stakhanov/processors"
@@ -9,11 +10,46 @@ import (
 	"github.com/stakhanov/stakhanov/simulator"
 )
 
-// BenchmarkProcess is the rules' cost per event, day closing included, over
-// the simulator's default stream in one partition (decoded up front):
-// what a processor spends besides Kafka and the results codec.
+// BenchmarkProcess is the rules' cost per event, day closing included, in
+// one partition with the events decoded up front: what a processor spends
+// besides Kafka and the results codec.
+//
+//   - default: the simulator's default stream (24 plants, groups of 12).
+//   - workers=N/in_order: one plant, one peer group of N workers, in the
+//     simulator's order (within a slot's 90 minutes of disorder).
+//   - workers=N/shuffled: the same shifts with each day's reports in a
+//     random order (simulator.Config.ShuffleDays) — within the allowed
+//     lateness, since a day stays open until stream time passes its end by
+//     6 h. The shuffled rate must stay at least half the in-order one.
 func BenchmarkProcess(b *testing.B) {
-	sim, err := simulator.New(simulator.DefaultConfig())
+	b.Run("default", func(b *testing.B) {
+		benchProcess(b, decodeAll(b, simulator.DefaultConfig()))
+	})
+	for _, c := range []struct{ workers, days int }{{1000, 36}, {5000, 31}} {
+		name := "workers=" + strconv.Itoa(c.workers)
+		for _, shuffled := range []bool{false, true} {
+			cfg := bigGroup(c.workers, c.days)
+			cfg.ShuffleDays = shuffled
+			evs := decodeAll(b, cfg)
+			b.Run(name+map[bool]string{false: "/in_order", true: "/shuffled"}[shuffled], func(b *testing.B) { benchProcess(b, evs) })
+		}
+	}
+}
+
+// bigGroup is one plant with one peer group of workers, over days.
+func bigGroup(workers, days int) simulator.Config {
+	c := simulator.DefaultConfig()
+	c.Plants, c.Industries = 1, []string{"machine-building"}
+	c.MinGroupsPerPlant, c.MaxGroupsPerPlant = 1, 1
+	c.WorkersPerGroup, c.Days = workers, days
+	c.Stakhanov = false
+	c.DiscardTruth = true
+	return c
+}
+
+func decodeAll(b *testing.B, c simulator.Config) []shift.Event {
+	b.Helper()
+	sim, err := simulator.New(c)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -23,6 +59,10 @@ func BenchmarkProcess(b *testing.B) {
 			evs = append(evs, ev)
 		}
 	}
+	return evs
+}
+
+func benchProcess(b *testing.B, evs []shift.Event) {
 	b.ReportAllocs()
 	b.ResetTimer()
 	for b.Loop() {

@@ -18,22 +18,44 @@ type Window struct {
 	tol  float64 // common-level tolerance for Norm.Bulk
 
 	entries []entry // by t; equal t in insertion order
-	// The current span: entries[lo:hi] are exactly those with t in
-	// [loT, hiT), and their rates are kept sorted in rates and crews.
-	lo, hi   int
-	loT, hiT int64
-	rates    []float64
-	crews    []float64
+	// views are the windows lately asked about, each kept sorted as
+	// shifts arrive; see view.
+	views []*view
+	// gen counts the views made; a view not used in this generation or
+	// the one before is stale and gives its buffers to the next one.
+	gen uint64
+	// back: a question in this generation went behind the newest view.
+	// Until one does, the input is in order and a view moving forward is
+	// moved in place rather than copied: the one it leaves is not asked
+	// about again.
+	back bool
 
-	scratch, scratchCrew []float64
+	// scratch for edits: the values leaving and entering a view
+	out, in []float64
+	merged  []float64
 }
+
+// view is the window [hiT − span, hiT) of one start time: entries[lo:hi]
+// are exactly the shifts held with start in it, their rates and crew rates
+// kept sorted. Shifts of one start time are mostly read together (a shop's
+// shift slot), and a shuffled day interleaves only a few of them, so a
+// handful of views answer nearly every question by index.
+type view struct {
+	hiT    int64
+	lo, hi int
+	rates  []float64
+	crews  []float64
+	used   uint64 // the generation it was last asked about in
+}
+
+// maxViews bounds the views of one window: a day of six-hour slots is
+// four, one more for the next day's first slot and one for a closing norm.
+const maxViews = 6
 
 // NewWindow makes an empty window of span seconds.
 func NewWindow(span int64, tolerance float64) *Window {
-	return &Window{span: span, tol: tolerance, loT: minT, hiT: minT}
+	return &Window{span: span, tol: tolerance}
 }
-
-const minT = -1 << 62
 
 // Len is the number of shifts held.
 func (w *Window) Len() int { return len(w.entries) }
@@ -47,145 +69,239 @@ func (w *Window) Latest() (t int64, ok bool) {
 }
 
 // Norm returns the norm of the window [t − span, t) for rates and crew
-// rates. It may slide the current span forward, which changes no answer.
+// rates.
 func (w *Window) Norm(t int64) (rate Norm, crewMedian float64) {
-	if t >= w.hiT {
-		w.slide(t)
-		return Summarize(w.rates, w.tol), Median(w.crews)
-	}
-	w.around(t)
-	return Summarize(w.scratch, w.tol), Median(w.scratchCrew)
+	v := w.view(t)
+	return Summarize(v.rates, w.tol), Median(v.crews)
 }
 
-// NormAt is Norm without the crew median and without moving the span: for
-// one-off questions such as a day's closing norm.
+// NormAt is Norm without the crew median: for a day's closing norm.
 func (w *Window) NormAt(t int64) Norm {
-	if t == w.hiT {
-		return Summarize(w.rates, w.tol)
-	}
-	from := w.search(t - w.span)
-	to := w.search(t)
-	// The current span's rates are sorted already: when the window asked
-	// for overlaps it mostly (a day closing a few hours behind stream
-	// time), editing a copy costs a few binary searches instead of a sort.
-	rem1, rem2 := span{w.lo, min(from, w.hi)}, span{max(to, w.lo), w.hi}
-	add1, add2 := span{from, min(to, w.lo)}, span{max(from, w.hi), to}
-	if changes := rem1.len() + rem2.len() + add1.len() + add2.len(); changes*8 > to-from {
-		w.scratch = w.scratch[:0]
-		for _, e := range w.entries[from:to] {
-			w.scratch = append(w.scratch, e.rate)
-		}
-		slices.Sort(w.scratch)
-		return Summarize(w.scratch, w.tol)
-	}
-	w.scratch = append(w.scratch[:0], w.rates...)
-	for _, r := range [...]span{rem1, rem2} {
-		for i := r.from; i < r.to; i++ {
-			w.scratch = removeSorted(w.scratch, w.entries[i].rate)
-		}
-	}
-	for _, a := range [...]span{add1, add2} {
-		for i := a.from; i < a.to; i++ {
-			w.scratch = insertSorted(w.scratch, w.entries[i].rate)
-		}
-	}
-	return Summarize(w.scratch, w.tol)
+	return Summarize(w.view(t).rates, w.tol)
 }
-
-// span is a range of entries, empty when to ≤ from.
-type span struct{ from, to int }
-
-func (s span) len() int { return max(0, s.to-s.from) }
 
 // search returns the index of the first entry with start ≥ t.
 func (w *Window) search(t int64) int {
 	return sort.Search(len(w.entries), func(i int) bool { return w.entries[i].t >= t })
 }
 
-// slide moves the current span to [t − span, t).
-func (w *Window) slide(t int64) {
-	from := t - w.span
-	for w.lo < w.hi && w.entries[w.lo].t < from {
-		e := w.entries[w.lo]
-		w.rates = removeSorted(w.rates, e.rate)
-		w.crews = removeSorted(w.crews, e.crew)
-		w.lo++
-	}
-	if w.lo == w.hi {
-		// nothing left in the span: skip what the jump leaves behind
-		// instead of adding and removing it
-		for w.hi < len(w.entries) && w.entries[w.hi].t < from {
-			w.hi++
+// view returns the view of t, made from the nearest one if there is none.
+func (w *Window) view(t int64) *view {
+	var match, newest *view
+	for _, v := range w.views {
+		if v.hiT == t {
+			match = v
 		}
-		w.lo = w.hi
+		if newest == nil || v.hiT > newest.hiT {
+			newest = v
+		}
 	}
-	for w.hi < len(w.entries) && w.entries[w.hi].t < t {
-		e := w.entries[w.hi]
-		w.rates = insertSorted(w.rates, e.rate)
-		w.crews = insertSorted(w.crews, e.crew)
-		w.hi++
+	if newest != nil && t < newest.hiT {
+		w.back = true
 	}
-	w.loT, w.hiT = from, t
+	if match != nil {
+		match.used = w.gen
+		return match
+	}
+	from, to := w.search(t-w.span), w.search(t)
+	// the source: the view with the fewest shifts to move in or out
+	var src *view
+	best := to - from // building from nothing
+	for _, v := range w.views {
+		if c := moves(v.lo, v.hi, from, to); c < best {
+			src, best = v, c
+		}
+	}
+	w.gen++
+	var dst *view
+	if src != nil && src == newest && t > src.hiT && !w.back {
+		dst = src
+	} else {
+		dst = w.recycle(src)
+	}
+	// a view made behind the newest one opens the generation out of order
+	w.back = newest != nil && t < newest.hiT
+	if src == nil {
+		dst.rates, dst.crews = dst.rates[:0], dst.crews[:0]
+		for _, e := range w.entries[from:to] {
+			dst.rates = append(dst.rates, e.rate)
+			dst.crews = append(dst.crews, e.crew)
+		}
+		slices.Sort(dst.rates)
+		slices.Sort(dst.crews)
+	} else {
+		if dst != src {
+			dst.rates = append(dst.rates[:0], src.rates...)
+			dst.crews = append(dst.crews[:0], src.crews...)
+		}
+		w.move(dst, src.lo, src.hi, from, to)
+	}
+	dst.hiT, dst.lo, dst.hi, dst.used = t, from, to, w.gen
+	return dst
 }
 
-// around fills the scratch slices with the window [t − span, t) for t
-// behind the current span: a copy of the span, less the shifts at or after
-// t, plus those before the span's start but inside the window.
-func (w *Window) around(t int64) {
-	w.scratch = append(w.scratch[:0], w.rates...)
-	w.scratchCrew = append(w.scratchCrew[:0], w.crews...)
-	for i := max(w.search(t), w.lo); i < w.hi; i++ {
-		w.scratch = removeSorted(w.scratch, w.entries[i].rate)
-		w.scratchCrew = removeSorted(w.scratchCrew, w.entries[i].crew)
+// moves is how many shifts differ between entries[lo:hi] and
+// entries[from:to].
+func moves(lo, hi, from, to int) int {
+	if hi <= from || to <= lo {
+		return (hi - lo) + (to - from)
 	}
-	end := min(w.lo, w.search(t))
-	for i := w.search(t - w.span); i < end; i++ {
-		w.scratch = insertSorted(w.scratch, w.entries[i].rate)
-		w.scratchCrew = insertSorted(w.scratchCrew, w.entries[i].crew)
+	return abs(from-lo) + abs(to-hi)
+}
+
+func abs(x int) int { return max(x, -x) }
+
+// recycle returns the view to fill: src itself when it is stale, else a
+// stale view's buffers, else a new view while there is room, else the
+// least recently used. Stale views besides it are dropped, so a window
+// keeps only the views in use.
+func (w *Window) recycle(src *view) *view {
+	stale := func(v *view) bool { return v.used+1 < w.gen }
+	var dst *view
+	if src != nil && stale(src) {
+		dst = src
 	}
+	for _, v := range w.views {
+		if dst == nil && v != src && stale(v) {
+			dst = v
+		}
+	}
+	w.views = slices.DeleteFunc(w.views, func(v *view) bool { return v != dst && v != src && stale(v) })
+	switch {
+	case dst != nil:
+	case len(w.views) < maxViews:
+		dst = &view{}
+		w.views = append(w.views, dst)
+	default:
+		dst = w.views[0]
+		for _, v := range w.views {
+			if v.used < dst.used && v != src {
+				dst = v
+			}
+		}
+	}
+	return dst
+}
+
+// move turns v's sorted values from those of entries[lo:hi] into those of
+// entries[from:to]: one value at a time when few differ, else by sorting
+// what leaves and what enters and merging.
+func (w *Window) move(v *view, lo, hi, from, to int) {
+	type run struct{ from, to int }
+	var leave, enter [2]run
+	if hi <= from || to <= lo {
+		leave[0], enter[0] = run{lo, hi}, run{from, to}
+	} else {
+		leave = [2]run{{lo, min(hi, from)}, {max(lo, to), hi}}
+		enter = [2]run{{from, min(to, lo)}, {max(from, hi), to}}
+	}
+	n := 0
+	for i := range 2 {
+		n += max(0, leave[i].to-leave[i].from) + max(0, enter[i].to-enter[i].from)
+	}
+	if n <= 8 {
+		for _, r := range leave {
+			for _, e := range w.entries[max(r.from, 0):max(r.to, r.from, 0)] {
+				v.rates = removeSorted(v.rates, e.rate)
+				v.crews = removeSorted(v.crews, e.crew)
+			}
+		}
+		for _, r := range enter {
+			for _, e := range w.entries[max(r.from, 0):max(r.to, r.from, 0)] {
+				v.rates = insertSorted(v.rates, e.rate)
+				v.crews = insertSorted(v.crews, e.crew)
+			}
+		}
+		return
+	}
+	collect := func(runs [2]run, field func(entry) float64, dst []float64) []float64 {
+		dst = dst[:0]
+		for _, r := range runs {
+			for _, e := range w.entries[max(r.from, 0):max(r.to, r.from, 0)] {
+				dst = append(dst, field(e))
+			}
+		}
+		slices.Sort(dst)
+		return dst
+	}
+	rate := func(e entry) float64 { return e.rate }
+	crew := func(e entry) float64 { return e.crew }
+	w.out, w.in = collect(leave, rate, w.out), collect(enter, rate, w.in)
+	w.merged = mergeSorted(w.merged[:0], v.rates, w.out, w.in)
+	v.rates, w.merged = w.merged, v.rates
+	w.out, w.in = collect(leave, crew, w.out), collect(enter, crew, w.in)
+	w.merged = mergeSorted(w.merged[:0], v.crews, w.out, w.in)
+	v.crews, w.merged = w.merged, v.crews
+}
+
+// mergeSorted appends to dst the sorted values of have, less one of each
+// value in out, plus in; all three sorted, out a sub-multiset of have.
+func mergeSorted(dst, have, out, in []float64) []float64 {
+	for len(have) > 0 {
+		// the run of have before the next value to leave
+		end := len(have)
+		if len(out) > 0 {
+			end = sort.SearchFloat64s(have, out[0])
+			if end == len(have) || have[end] != out[0] {
+				panic("norms: view out of step with its entries")
+			}
+		}
+		// merge have[:end] with the values entering below its end
+		run := have[:end]
+		for len(in) > 0 {
+			i := sort.Search(len(run), func(i int) bool { return run[i] > in[0] })
+			if i == len(run) {
+				break // in[0] enters after this run
+			}
+			dst = append(dst, run[:i]...)
+			dst = append(dst, in[0])
+			run, in = run[i:], in[1:]
+		}
+		dst = append(dst, run...)
+		if end == len(have) {
+			break
+		}
+		have, out = have[end+1:], out[1:]
+	}
+	return append(dst, in...)
 }
 
 // Insert adds a shift.
 func (w *Window) Insert(t int64, rate, crew float64) {
 	pos := sort.Search(len(w.entries), func(i int) bool { return w.entries[i].t > t })
 	w.entries = slices.Insert(w.entries, pos, entry{t: t, rate: rate, crew: crew})
-	switch {
-	case t < w.loT:
-		w.lo++
-		w.hi++
-	case t < w.hiT:
-		w.rates = insertSorted(w.rates, rate)
-		w.crews = insertSorted(w.crews, crew)
-		w.hi++
+	for _, v := range w.views {
+		switch {
+		case t < v.hiT-w.span:
+			v.lo++
+			v.hi++
+		case t < v.hiT:
+			v.rates = insertSorted(v.rates, rate)
+			v.crews = insertSorted(v.crews, crew)
+			v.hi++
+		}
 	}
 }
 
 // Prune drops shifts that started before t; they can no longer be in any
 // window asked about.
 func (w *Window) Prune(t int64) {
-	n := 0
-	for n < len(w.entries) && w.entries[n].t < t {
-		if n >= w.lo && n < w.hi {
-			e := w.entries[n]
-			w.rates = removeSorted(w.rates, e.rate)
-			w.crews = removeSorted(w.crews, e.crew)
-		}
-		n++
-	}
+	n := w.search(t)
 	if n == 0 {
 		return
 	}
-	w.entries = slices.Delete(w.entries, 0, n)
-	w.lo = max(w.lo-n, 0)
-	w.hi = max(w.hi-n, 0)
-	if w.loT < t {
-		w.loT = t
-		if w.hiT < t {
-			w.hiT = t
+	for _, v := range w.views {
+		for i := v.lo; i < min(v.hi, n); i++ {
+			e := w.entries[i]
+			v.rates = removeSorted(v.rates, e.rate)
+			v.crews = removeSorted(v.crews, e.crew)
 		}
+		v.lo = max(v.lo-n, 0)
+		v.hi = max(v.hi-n, 0)
 	}
+	w.entries = slices.Delete(w.entries, 0, n)
 	if len(w.entries) == 0 {
-		w.entries, w.rates, w.crews = nil, nil, nil
+		w.entries, w.views = nil, nil
 	}
 }
 
@@ -199,5 +315,5 @@ func removeSorted(a []float64, v float64) []float64 {
 	if i < len(a) && a[i] == v {
 		return slices.Delete(a, i, i+1)
 	}
-	panic("norms: window span out of step with its entries")
+	panic("norms: view out of step with its entries")
 }

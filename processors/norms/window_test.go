@@ -300,3 +300,41 @@ func BenchmarkWindowInOrder(b *testing.B) {
 		}
 	}
 }
+
+// TestMergeSorted holds the bulk edit of a view to removing and inserting
+// one value at a time, on small multisets full of repeats.
+func TestMergeSorted(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 5))
+	for k := 0; k < 20000; k++ {
+		var have, out, in []float64
+		for range rng.IntN(20) {
+			have = append(have, float64(rng.IntN(10)))
+		}
+		slices.Sort(have)
+		for _, h := range have {
+			if rng.IntN(3) == 0 {
+				out = append(out, h)
+			}
+		}
+		for range rng.IntN(10) {
+			in = append(in, float64(rng.IntN(10)))
+		}
+		slices.Sort(in)
+		want := slices.Clone(have)
+		for _, v := range out {
+			want = removeSorted(want, v)
+		}
+		for _, v := range in {
+			want = insertSorted(want, v)
+		}
+		if got := mergeSorted(nil, have, out, in); !slices.Equal(got, want) {
+			t.Fatalf("have %v less %v plus %v: got %v, want %v", have, out, in, got, want)
+		}
+	}
+	defer func() {
+		if recover() == nil {
+			t.Fatal("removing a value not held did not panic")
+		}
+	}()
+	mergeSorted(nil, []float64{1, 2}, []float64{3}, nil)
+}
