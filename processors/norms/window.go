@@ -33,6 +33,7 @@ type Window struct {
 	// scratch for edits: the values leaving and entering a view
 	out, in []float64
 	merged  []float64
+	scratch []float64 // a one-off norm's values
 }
 
 // view is the window [hiT − span, hiT) of one start time: entries[lo:hi]
@@ -75,9 +76,31 @@ func (w *Window) Norm(t int64) (rate Norm, crewMedian float64) {
 	return Summarize(v.rates, w.tol), Median(v.crews)
 }
 
-// NormAt is Norm without the crew median: for a day's closing norm.
+// NormAt is Norm without the crew median, for one-off questions such as a
+// day's closing norm: it makes no view, and so does not count as input out
+// of order.
 func (w *Window) NormAt(t int64) Norm {
-	return Summarize(w.view(t).rates, w.tol)
+	from, to := w.search(t-w.span), w.search(t)
+	var src *view
+	best := to - from
+	for _, v := range w.views {
+		if v.hiT == t {
+			return Summarize(v.rates, w.tol)
+		}
+		if c := moves(v.lo, v.hi, from, to); c < best {
+			src, best = v, c
+		}
+	}
+	if src == nil {
+		w.scratch = w.scratch[:0]
+		for _, e := range w.entries[from:to] {
+			w.scratch = append(w.scratch, e.rate)
+		}
+		slices.Sort(w.scratch)
+	} else {
+		w.scratch = w.moveSorted(append(w.scratch[:0], src.rates...), rateOf, src.lo, src.hi, from, to)
+	}
+	return Summarize(w.scratch, w.tol)
 }
 
 // search returns the index of the first entry with start ≥ t.
@@ -184,54 +207,53 @@ func (w *Window) recycle(src *view) *view {
 }
 
 // move turns v's sorted values from those of entries[lo:hi] into those of
-// entries[from:to]: one value at a time when few differ, else by sorting
-// what leaves and what enters and merging.
+// entries[from:to].
 func (w *Window) move(v *view, lo, hi, from, to int) {
-	type run struct{ from, to int }
-	var leave, enter [2]run
+	v.rates = w.moveSorted(v.rates, rateOf, lo, hi, from, to)
+	v.crews = w.moveSorted(v.crews, crewOf, lo, hi, from, to)
+}
+
+func rateOf(e entry) float64 { return e.rate }
+func crewOf(e entry) float64 { return e.crew }
+
+// moveSorted turns vals, the sorted values (of one field) of entries[lo:hi],
+// into those of entries[from:to]: one value at a time when few differ, else
+// by sorting what leaves and what enters and merging.
+func (w *Window) moveSorted(vals []float64, field func(entry) float64, lo, hi, from, to int) []float64 {
+	var leave, enter [2][]entry
 	if hi <= from || to <= lo {
-		leave[0], enter[0] = run{lo, hi}, run{from, to}
+		leave[0], enter[0] = w.entries[lo:hi], w.entries[from:to]
 	} else {
-		leave = [2]run{{lo, min(hi, from)}, {max(lo, to), hi}}
-		enter = [2]run{{from, min(to, lo)}, {max(from, hi), to}}
+		leave = [2][]entry{w.entries[lo:max(lo, min(hi, from))], w.entries[min(hi, max(lo, to)):hi]}
+		enter = [2][]entry{w.entries[from:max(from, min(to, lo))], w.entries[min(to, max(from, hi)):to]}
 	}
-	n := 0
-	for i := range 2 {
-		n += max(0, leave[i].to-leave[i].from) + max(0, enter[i].to-enter[i].from)
-	}
-	if n <= 8 {
-		for _, r := range leave {
-			for _, e := range w.entries[max(r.from, 0):max(r.to, r.from, 0)] {
-				v.rates = removeSorted(v.rates, e.rate)
-				v.crews = removeSorted(v.crews, e.crew)
+	if len(leave[0])+len(leave[1])+len(enter[0])+len(enter[1]) <= 8 {
+		for _, es := range leave {
+			for _, e := range es {
+				vals = removeSorted(vals, field(e))
 			}
 		}
-		for _, r := range enter {
-			for _, e := range w.entries[max(r.from, 0):max(r.to, r.from, 0)] {
-				v.rates = insertSorted(v.rates, e.rate)
-				v.crews = insertSorted(v.crews, e.crew)
+		for _, es := range enter {
+			for _, e := range es {
+				vals = insertSorted(vals, field(e))
 			}
 		}
-		return
+		return vals
 	}
-	collect := func(runs [2]run, field func(entry) float64, dst []float64) []float64 {
+	collect := func(runs [2][]entry, dst []float64) []float64 {
 		dst = dst[:0]
-		for _, r := range runs {
-			for _, e := range w.entries[max(r.from, 0):max(r.to, r.from, 0)] {
+		for _, es := range runs {
+			for _, e := range es {
 				dst = append(dst, field(e))
 			}
 		}
 		slices.Sort(dst)
 		return dst
 	}
-	rate := func(e entry) float64 { return e.rate }
-	crew := func(e entry) float64 { return e.crew }
-	w.out, w.in = collect(leave, rate, w.out), collect(enter, rate, w.in)
-	w.merged = mergeSorted(w.merged[:0], v.rates, w.out, w.in)
-	v.rates, w.merged = w.merged, v.rates
-	w.out, w.in = collect(leave, crew, w.out), collect(enter, crew, w.in)
-	w.merged = mergeSorted(w.merged[:0], v.crews, w.out, w.in)
-	v.crews, w.merged = w.merged, v.crews
+	w.out, w.in = collect(leave, w.out), collect(enter, w.in)
+	w.merged = mergeSorted(w.merged[:0], vals, w.out, w.in)
+	vals, w.merged = w.merged, vals
+	return vals
 }
 
 // mergeSorted appends to dst the sorted values of have, less one of each
