@@ -55,12 +55,12 @@ type latencyResult struct {
 //   - a shift alert (record_shift, suspect_record) is caused by its own
 //     event, the alert's event_id;
 //   - a day alert (pace_setter, common_pace) is caused by the event that
-//     closes its day: the first on the plant's input partition whose
-//     shift_start moves the partition's stream time to the day's end plus
-//     the allowed lateness or later. Stream time moves only with on-time
+//     closes its day: the first of its plant whose shift_start moves the
+//     plant's stream time to the day's end plus the allowed lateness or
+//     later. Stream time is the plant's own and moves only with on-time
 //     shifts (simulator.KindValid: duplicates are dropped, late shifts and
-//     bad records leave it), and the partition is the one the producer's
-//     balancer gives the plant_id key.
+//     bad records leave it); the stream never leaves a plant silent long
+//     enough for its days to close by log time.
 //
 // An alert re-sent (at least once) is timed at its first arrival.
 func latencyRun(ctx context.Context, o latencyOptions, say func(string, ...any)) (res *latencyResult, err error) {
@@ -124,7 +124,7 @@ func latencyRun(ctx context.Context, o latencyOptions, say func(string, ...any))
 	if err != nil {
 		return nil, err
 	}
-	cs := newCauses(o.partitions, iopts.Processor)
+	cs := newCauses(iopts.Processor)
 	po := DefaultProduceOptions(o.brokers...)
 	po.Topic, po.Partitions, po.Rate, po.Max, po.OnSend = topic, o.partitions, o.rate, n, cs.sent
 	var sent atomic.Int64
@@ -359,14 +359,12 @@ func (r *alertReader) reached(end map[int32]int64) bool {
 
 // causes remembers what was sent, to find each alert's cause.
 type causes struct {
-	partitions []int
-	balancer   kafka.Murmur2Balancer // the producer's (Produce): Java's default partitioner on plant_id
-	lateness   time.Duration
+	lateness time.Duration
 	// sentAt: send time of each on-time event, by event_id
 	sentAt map[string]time.Time
-	// advances[p]: each message that raised partition p's stream time, in
-	// send order: so both fields ascend.
-	advances [][]advance
+	// advances[plant]: each message that raised the plant's stream time,
+	// in send order: so both fields ascend.
+	advances map[string][]advance
 }
 
 type advance struct {
@@ -374,21 +372,13 @@ type advance struct {
 	at         time.Time
 }
 
-func newCauses(partitions int, o processors.Options) *causes {
-	c := &causes{lateness: o.AllowedLateness, sentAt: map[string]time.Time{}, advances: make([][]advance, partitions)}
-	for p := range partitions {
-		c.partitions = append(c.partitions, p)
-	}
-	return c
+func newCauses(o processors.Options) *causes {
+	return &causes{lateness: o.AllowedLateness, sentAt: map[string]time.Time{}, advances: map[string][]advance{}}
 }
 
-func (c *causes) partition(key []byte) int {
-	return c.balancer.Balance(kafka.Message{Key: key}, c.partitions...)
-}
-
-// sent is Produce's OnSend. Each partition receives its messages in the
-// order they are sent: the producer writes synchronously, one write at a
-// time.
+// sent is Produce's OnSend. A plant's messages share a partition, which
+// receives them in the order they are sent: the producer writes
+// synchronously, one write at a time.
 func (c *causes) sent(msgs []simulator.Message, at time.Time) {
 	for i := range msgs {
 		m := &msgs[i]
@@ -396,10 +386,10 @@ func (c *causes) sent(msgs []simulator.Message, at time.Time) {
 			continue
 		}
 		c.sentAt[m.EventID] = at
-		p := c.partition(m.Key)
+		plant := string(m.Key)
 		st := m.ShiftStart.Unix()
-		if a := c.advances[p]; len(a) == 0 || st > a[len(a)-1].streamTime {
-			c.advances[p] = append(a, advance{streamTime: st, at: at})
+		if a := c.advances[plant]; len(a) == 0 || st > a[len(a)-1].streamTime {
+			c.advances[plant] = append(a, advance{streamTime: st, at: at})
 		}
 	}
 }
@@ -423,7 +413,7 @@ func (c *causes) cause(a *alertMessage) (at time.Time, ok bool, err error) {
 			return at, false, fmt.Errorf("alert %s of day %s detected at %s, not at the day's end plus %s",
 				a.AlertID, a.Day, a.DetectedAt.Format(time.RFC3339), c.lateness)
 		}
-		adv := c.advances[c.partition([]byte(a.PlantID))]
+		adv := c.advances[a.PlantID]
 		i := sort.Search(len(adv), func(i int) bool { return adv[i].streamTime >= closes.Unix() })
 		if i == len(adv) {
 			return at, false, nil
