@@ -76,11 +76,15 @@ func run(w io.Writer, reportPath, dir, doc string, minEfficacy float64) error {
 		return err
 	}
 	var problems []string
+	timedOut := 0
 	lines := map[string][]string{}
 	for _, f := range rep.Files {
 		path := filepath.ToSlash(filepath.Join(dir, f.Name))
 		for _, m := range f.Mutations {
-			if m.Status != "LIVED" {
+			// A mutant that ran out of time (on a loaded machine, a test
+			// slowed by the mutant or by its neighbours) proves nothing
+			// either way: it neither needs a row nor makes one stale.
+			if m.Status != "LIVED" && m.Status != "TIMED OUT" {
 				continue
 			}
 			src, ok := lines[path]
@@ -97,6 +101,13 @@ func run(w io.Writer, reportPath, dir, doc string, minEfficacy float64) error {
 			}
 			text := strings.TrimSpace(src[m.Line-1])
 			i := slices.IndexFunc(rows, func(r row) bool { return r.file == path && r.mutator == m.Type && r.line == text })
+			if m.Status == "TIMED OUT" {
+				timedOut++
+				if i >= 0 {
+					rows[i].used = true
+				}
+				continue
+			}
 			if i < 0 {
 				problems = append(problems, fmt.Sprintf("lived, and not listed as equivalent: %s:%d:%d %s  %s", path, m.Line, m.Column, m.Type, text))
 				continue
@@ -109,8 +120,8 @@ func run(w io.Writer, reportPath, dir, doc string, minEfficacy float64) error {
 			problems = append(problems, fmt.Sprintf("listed as equivalent, but no such mutant lived: %s %s  %s", r.file, r.mutator, r.line))
 		}
 	}
-	fmt.Fprintf(w, "%s: killed %d, lived %d (all explained: %v), not covered %d; efficacy %.2f %%\n",
-		dir, rep.Killed, rep.Lived, len(problems) == 0, rep.NotCov, rep.Efficacy)
+	fmt.Fprintf(w, "%s: killed %d, lived %d (all explained: %v), not covered %d, timed out %d; efficacy %.2f %%\n",
+		dir, rep.Killed, rep.Lived, len(problems) == 0, rep.NotCov, timedOut, rep.Efficacy)
 	if rep.Efficacy < minEfficacy {
 		problems = append(problems, fmt.Sprintf("efficacy %.2f %% is below %.2f %%", rep.Efficacy, minEfficacy))
 	}

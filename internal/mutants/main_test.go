@@ -19,7 +19,8 @@ func TestSplitRow(t *testing.T) {
 }
 
 // TestRun: survivors are matched by file, mutator and line text; a new
-// survivor, a stale row and a low kill rate each fail.
+// survivor, a stale row and a low kill rate each fail; a mutant that timed
+// out neither fails nor makes its row stale.
 func TestRun(t *testing.T) {
 	dir := t.TempDir()
 	t.Chdir(dir)
@@ -66,6 +67,8 @@ func TestRun(t *testing.T) {
 		{"explained", report("KILLED", "LIVED"), doc(row), 50, ""},
 		{"not explained", report("KILLED", "LIVED"), doc("| `pkg/g.go` | `CONDITIONALS_BOUNDARY` | `x` | other |"), 0, "not listed"},
 		{"stale row", report("KILLED", "KILLED"), doc(row), 0, "no such mutant lived"},
+		{"timed out, listed", report("KILLED", "TIMED OUT"), doc(row), 0, ""},
+		{"timed out, not listed", report("KILLED", "TIMED OUT"), doc("| `pkg/g.go` | `CONDITIONALS_BOUNDARY` | `x` | other |"), 0, "no such mutant lived"},
 		{"kill rate", report("KILLED", "LIVED"), doc(row), 90, "below"},
 	}
 	for _, tt := range tests {

@@ -21,14 +21,21 @@ type Window struct {
 	// views are the windows lately asked about, each kept sorted as
 	// shifts arrive; see view.
 	views []*view
-	// gen counts the views made; a view not used in this generation or
-	// the one before is stale and gives its buffers to the next one.
+	// gen counts the views made; a view not used in the last maxViews
+	// generations is stale: it gives its buffers to the next one, or is
+	// dropped.
 	gen uint64
-	// back: a question in this generation went behind the newest view.
-	// Until one does, the input is in order and a view moving forward is
+	// backAt is the generation of the last question behind the newest
+	// view (sawBack: there was one). While none came for maxViews
+	// generations the input is in order, and a view moving forward is
 	// moved in place rather than copied: the one it leaves is not asked
-	// about again.
-	back bool
+	// about again. A shuffled day asks behind every day.
+	backAt  uint64
+	sawBack bool
+	// made counts the views made, built those with shifts sorted from
+	// nothing, copied those made from a copy of another rather than in
+	// place: what the tests hold the choice of views to.
+	made, built, copied int
 
 	// scratch for edits: the values leaving and entering a view
 	out, in []float64
@@ -50,8 +57,9 @@ type view struct {
 }
 
 // maxViews bounds the views of one window: a day of six-hour slots is
-// four, one more for the next day's first slot and one for a closing norm.
-const maxViews = 6
+// four. When a day's reports are shuffled, the next day's views take the
+// buffers of the last day's, least recently used first.
+const maxViews = 4
 
 // NewWindow makes an empty window of span seconds.
 func NewWindow(span int64, tolerance float64) *Window {
@@ -87,7 +95,7 @@ func (w *Window) NormAt(t int64) Norm {
 		if v.hiT == t {
 			return Summarize(v.rates, w.tol)
 		}
-		if c := moves(v.lo, v.hi, from, to); c < best {
+		if c := moves(v.lo, v.hi, from, to); c <= best {
 			src, best = v, c
 		}
 	}
@@ -120,7 +128,7 @@ func (w *Window) view(t int64) *view {
 		}
 	}
 	if newest != nil && t < newest.hiT {
-		w.back = true
+		w.backAt, w.sawBack = w.gen, true
 	}
 	if match != nil {
 		match.used = w.gen
@@ -131,20 +139,24 @@ func (w *Window) view(t int64) *view {
 	var src *view
 	best := to - from // building from nothing
 	for _, v := range w.views {
-		if c := moves(v.lo, v.hi, from, to); c < best {
+		if c := moves(v.lo, v.hi, from, to); c <= best {
 			src, best = v, c
 		}
 	}
 	w.gen++
+	w.made++
 	var dst *view
-	if src != nil && src == newest && t > src.hiT && !w.back {
+	if inOrder := !w.sawBack || w.gen-w.backAt > maxViews; inOrder && src != nil && src == newest && t > src.hiT {
 		dst = src
 	} else {
 		dst = w.recycle(src)
 	}
-	// a view made behind the newest one opens the generation out of order
-	w.back = newest != nil && t < newest.hiT
+	// views no longer asked about give their memory back
+	w.views = slices.DeleteFunc(w.views, func(v *view) bool { return v != dst && v != src && w.stale(v) })
 	if src == nil {
+		if to > from {
+			w.built++
+		}
 		dst.rates, dst.crews = dst.rates[:0], dst.crews[:0]
 		for _, e := range w.entries[from:to] {
 			dst.rates = append(dst.rates, e.rate)
@@ -154,6 +166,7 @@ func (w *Window) view(t int64) *view {
 		slices.Sort(dst.crews)
 	} else {
 		if dst != src {
+			w.copied++
 			dst.rates = append(dst.rates[:0], src.rates...)
 			dst.crews = append(dst.crews[:0], src.crews...)
 		}
@@ -164,32 +177,31 @@ func (w *Window) view(t int64) *view {
 }
 
 // moves is how many shifts differ between entries[lo:hi] and
-// entries[from:to].
+// entries[from:to] when the two overlap. For two that do not, it is more
+// than to − from, the cost of building from nothing, so a view that
+// shares nothing is never taken as the source.
 func moves(lo, hi, from, to int) int {
-	if hi <= from || to <= lo {
-		return (hi - lo) + (to - from)
-	}
 	return abs(from-lo) + abs(to-hi)
 }
 
 func abs(x int) int { return max(x, -x) }
 
+// stale: v was not asked about in the last maxViews generations.
+func (w *Window) stale(v *view) bool { return v.used+maxViews < w.gen }
+
 // recycle returns the view to fill: src itself when it is stale, else a
 // stale view's buffers, else a new view while there is room, else the
-// least recently used. Stale views besides it are dropped, so a window
-// keeps only the views in use.
+// least recently used.
 func (w *Window) recycle(src *view) *view {
-	stale := func(v *view) bool { return v.used+1 < w.gen }
 	var dst *view
-	if src != nil && stale(src) {
+	if src != nil && w.stale(src) {
 		dst = src
 	}
 	for _, v := range w.views {
-		if dst == nil && v != src && stale(v) {
+		if dst == nil && v != src && w.stale(v) {
 			dst = v
 		}
 	}
-	w.views = slices.DeleteFunc(w.views, func(v *view) bool { return v != dst && v != src && stale(v) })
 	switch {
 	case dst != nil:
 	case len(w.views) < maxViews:
@@ -220,13 +232,11 @@ func crewOf(e entry) float64 { return e.crew }
 // into those of entries[from:to]: one value at a time when few differ, else
 // by sorting what leaves and what enters and merging.
 func (w *Window) moveSorted(vals []float64, field func(entry) float64, lo, hi, from, to int) []float64 {
-	var leave, enter [2][]entry
-	if hi <= from || to <= lo {
-		leave[0], enter[0] = w.entries[lo:hi], w.entries[from:to]
-	} else {
-		leave = [2][]entry{w.entries[lo:max(lo, min(hi, from))], w.entries[min(hi, max(lo, to)):hi]}
-		enter = [2][]entry{w.entries[from:max(from, min(to, lo))], w.entries[min(to, max(from, hi)):to]}
-	}
+	// what leaves: before from and from to on; what enters: before lo
+	// and from hi on — each run clamped to its range, which also holds
+	// when the two ranges do not overlap
+	leave := [2][]entry{w.entries[lo:max(lo, min(hi, from))], w.entries[min(hi, max(lo, to)):hi]}
+	enter := [2][]entry{w.entries[from:max(from, min(to, lo))], w.entries[min(to, max(from, hi)):to]}
 	if len(leave[0])+len(leave[1])+len(enter[0])+len(enter[1]) <= 8 {
 		for _, es := range leave {
 			for _, e := range es {

@@ -338,3 +338,81 @@ func TestMergeSorted(t *testing.T) {
 	}()
 	mergeSorted(nil, []float64{1, 2}, []float64{3}, nil)
 }
+
+// TestViewsStayFew holds the choice of views to what makes out-of-order
+// input cheap, the way a processor asks (a norm per shift before inserting
+// it, a closing norm per day once its start + 30 h passes, pruning behind
+// the window): a shop of 3 slots a day, 40 workers a slot, 60 days. In
+// order it keeps one view, moved forward in place, never sorted afresh;
+// with each day's shifts shuffled it keeps a view per slot of the day and
+// the next day's first, made once per slot and day from the nearest, never
+// sorted afresh — but on the first day, before any question came behind,
+// where a view may move on in place and be made again. Every answer is
+// checked against the rule read literally.
+func TestViewsStayFew(t *testing.T) {
+	const (
+		span = 28 * 86400
+		days = 60
+		slot = 8 * 3600
+		per  = 40
+	)
+	for _, order := range []string{"in order", "shuffled", "shuffled, then in order"} {
+		t.Run(order, func(t *testing.T) {
+			rng := rand.New(rand.NewPCG(7, 9))
+			w := NewWindow(span, 0.1)
+			var held []entry
+			maxViews, closed := 0, 0
+			stream := int64(-1)
+			for d := range days {
+				var starts []int64
+				for s := range 3 {
+					for range per {
+						starts = append(starts, int64(d)*86400+int64(s)*slot)
+					}
+				}
+				if shuffled := order == "shuffled" || order != "in order" && d < days/2; shuffled {
+					rng.Shuffle(len(starts), func(i, j int) { starts[i], starts[j] = starts[j], starts[i] })
+				}
+				for i, ts := range starts {
+					rate := 10 + float64(rng.IntN(400))/100
+					got, _ := w.Norm(ts)
+					if i%17 == 0 {
+						if want, _ := bruteNorm(held, ts, span, 0.1); !sameNorm(got, want) {
+							t.Fatalf("day %d t=%d: %+v, want %+v", d, ts, got, want)
+						}
+					}
+					w.Insert(ts, rate, rate/2)
+					held = append(held, entry{ts, rate, rate / 2})
+					stream = max(stream, ts)
+					// days close once stream time passes their end + 6 h
+					for closed < d && stream >= int64(closed+1)*86400+6*3600 {
+						end := int64(closed+1) * 86400
+						if got, want := w.NormAt(end), func() Norm { n, _ := bruteNorm(held, end, span, 0.1); return n }(); !sameNorm(got, want) {
+							t.Fatalf("closing norm of day %d: %+v, want %+v", closed, got, want)
+						}
+						closed++
+						w.Prune(end - span - 86400)
+					}
+					maxViews = max(maxViews, len(w.views))
+				}
+			}
+			slots := 3 * days
+			switch order {
+			case "shuffled, then in order":
+				// a shop that stops shuffling gives the views' memory back
+				if len(w.views) != 1 || w.built != 0 {
+					t.Fatalf("%d views, %d built after %d days in order; want 1, 0", len(w.views), w.built, days/2)
+				}
+				return
+			case "in order":
+				if maxViews != 1 || w.built != 0 || w.copied != 0 || w.made != slots {
+					t.Fatalf("in order: up to %d views, %d made, %d built, %d copied; want 1, %d, 0, 0", maxViews, w.made, w.built, w.copied, slots)
+				}
+				return
+			}
+			if maxViews > 4 || w.built != 0 || w.made > slots+2 {
+				t.Fatalf("shuffled: up to %d views, %d made, %d built; want at most 4, at most %d, 0", maxViews, w.made, w.built, slots+2)
+			}
+		})
+	}
+}
