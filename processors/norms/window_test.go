@@ -242,6 +242,19 @@ func TestWindowEdgeCases(t *testing.T) {
 			t.Fatalf("Norm(60) %+v, want the shift at 50 alone", n)
 		}
 	})
+	// the counters TestViewsStayFew reads: a first view with shifts in it
+	// is sorted from nothing, one behind it copied from it
+	t.Run("counts", func(t *testing.T) {
+		w := NewWindow(span, 0.1)
+		for _, ts := range []int64{10, 20, 30, 40} {
+			w.Insert(ts, float64(ts), 1)
+		}
+		w.Norm(50)
+		w.Norm(35)
+		if w.made != 2 || w.built != 1 || w.copied != 1 {
+			t.Fatalf("%d made, %d built, %d copied; want 2, 1, 1", w.made, w.built, w.copied)
+		}
+	})
 	// shifts with equal starts come out in the order they went in
 	t.Run("equal starts keep their order", func(t *testing.T) {
 		w := NewWindow(span, 0.1)
