@@ -1,8 +1,10 @@
 package access
 
 import (
+	"crypto/rand"
 	"crypto/sha256"
 	"crypto/subtle"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -231,4 +233,35 @@ func (t *Tokens) Check(presented string) error {
 		return ErrWrongToken
 	}
 	return nil
+}
+
+// NewToken returns a new random token: 32 bytes from crypto/rand, in hex.
+func NewToken() string {
+	b := make([]byte, 32)
+	rand.Read(b) // never fails (crypto/rand: it crashes the program rather than return an error)
+	return hex.EncodeToString(b)
+}
+
+// EnsureTokenFile writes a new token (NewToken) to path, created with
+// mode 0600, unless path holds a token already, which is kept (created is
+// false): a container that starts again keeps the token its clients
+// have. A file there that holds no usable token is an error, not
+// overwritten.
+func EnsureTokenFile(path string) (created bool, err error) {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if errors.Is(err, os.ErrExist) {
+		if _, err := ReadTokenFile(path); err != nil {
+			return false, fmt.Errorf("%w; remove it to have a new token written", err)
+		}
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("token file: %w", err)
+	}
+	_, werr := f.WriteString(NewToken() + "\n")
+	if err := errors.Join(werr, f.Sync(), f.Close()); err != nil {
+		os.Remove(path)
+		return false, fmt.Errorf("token file %s: %w", path, err)
+	}
+	return true, nil
 }

@@ -8,6 +8,7 @@ import (
 	"io"
 	"io/fs"
 	"log/slog"
+	"net"
 	"os"
 	"path/filepath"
 	"sync/atomic"
@@ -32,7 +33,7 @@ type DemoOptions struct {
 	// QueryAddr serves read-only SQL over the file while the demo runs, as
 	// the run command does (LiveOptions.QueryAddr); POST /v1/snapshot
 	// writes to <DuckDB>.snapshot. Default "127.0.0.1:0"; "off" or ""
-	// serves none.
+	// serves none. Loopback only: the demo takes no credentials.
 	QueryAddr string
 	// Out receives the summary, Progress the running progress line (nil
 	// for none).
@@ -111,6 +112,11 @@ func Demo(ctx context.Context, o DemoOptions) (*DemoResult, error) {
 	}
 	lo := DefaultLiveOptions()
 	lo.QueryAddr, lo.SnapshotInterval = o.QueryAddr, 0
+	if host, _, err := net.SplitHostPort(lo.QueryAddr); lo.serves() && err == nil && !loopbackName(host) {
+		store.Close()
+		return nil, fmt.Errorf("demo: --query-addr %s: the demo serves its endpoint on loopback only, without credentials; "+
+			"stakhanov run serves beyond it, with a token and TLS (docs/live-reading.md)", lo.QueryAddr)
+	}
 	lv, err := startLive(ctx, lo, o.DuckDB, store, log)
 	if err != nil {
 		store.Close()

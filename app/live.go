@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -14,6 +15,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/stakhanov/stakhanov/access"
 	"github.com/stakhanov/stakhanov/analytics"
 )
 
@@ -29,10 +31,23 @@ import (
 type LiveOptions struct {
 	// QueryAddr is the host:port of the read-only SQL endpoint; port 0
 	// takes a free port. Default "127.0.0.1:0". "off" (or "") serves none.
-	// The endpoint has no authentication and its SELECTs can read any file
-	// this process can, so it binds loopback unless given another address,
-	// and then logs a warning.
+	// On loopback the endpoint may be open (only this machine's users
+	// reach it); on any other address it needs credentials, a token or
+	// client certificates, and Validate fails without them.
 	QueryAddr string
+	// QueryToken is a bearer token the endpoint requires of every request
+	// for data (not /healthz): from the configuration file or the
+	// environment (STAKHANOV_ENDPOINTS_QUERY_TOKEN), never a flag.
+	// Default "": none. Prefer QueryTokenFile, which can be rotated.
+	QueryToken string
+	// QueryTokenFile holds the bearer tokens the endpoint accepts, one per
+	// line; it is re-read when it changes. Clients send its first line.
+	// Default "": none. Not together with QueryToken.
+	QueryTokenFile string
+	// QueryTLS serves the endpoint over TLS (QueryTLS.CertFile and
+	// KeyFile) and, with QueryTLS.ClientCAFile, requires client
+	// certificates. Default: plain HTTP.
+	QueryTLS access.TLSOptions
 	// QueryTimeout bounds one query. Default 60 s.
 	QueryTimeout time.Duration
 	// QueryMaxConcurrent bounds the queries (and snapshots) the endpoint
@@ -69,6 +84,15 @@ func DefaultLiveOptions() LiveOptions {
 // ErrInvalidLiveOptions is wrapped by every LiveOptions.Validate failure.
 var ErrInvalidLiveOptions = errors.New("invalid live reading options")
 
+// ErrNoCredentials: the endpoint would listen beyond loopback with neither
+// a token nor client certificates. Wrapped with ErrInvalidLiveOptions.
+var ErrNoCredentials = errors.New("the query endpoint would serve beyond this machine without credentials")
+
+// credentialsAdvice names the options that give the endpoint credentials.
+const credentialsAdvice = "set endpoints.query_token_file (--query-token-file, STAKHANOV_ENDPOINTS_QUERY_TOKEN_FILE) " +
+	"or STAKHANOV_ENDPOINTS_QUERY_TOKEN, or require client certificates with endpoints.query_tls.client_ca_file " +
+	"(--query-tls-client-ca-file); or bind it to 127.0.0.1"
+
 // Validate reports the first option outside its domain.
 func (o LiveOptions) Validate() error {
 	fail := func(f string, a ...any) error {
@@ -88,6 +112,16 @@ func (o LiveOptions) Validate() error {
 		if o.QueryMaxConcurrent < 1 {
 			return fail("query max concurrent %d below 1", o.QueryMaxConcurrent)
 		}
+		if err := o.tokens().Validate(); err != nil {
+			return fail("query token: %v", err)
+		}
+		if err := o.QueryTLS.Validate(); err != nil {
+			return fail("query endpoint: %v", err)
+		}
+		if host, _, _ := net.SplitHostPort(o.QueryAddr); !loopbackName(host) && !o.credentials() {
+			return fmt.Errorf("%w: %w: endpoints.query_addr (--query-addr) %s is reachable from other machines: %s",
+				ErrInvalidLiveOptions, ErrNoCredentials, o.QueryAddr, credentialsAdvice)
+		}
 	}
 	if o.SnapshotInterval < 0 {
 		return fail("snapshot interval %v negative", o.SnapshotInterval)
@@ -96,6 +130,25 @@ func (o LiveOptions) Validate() error {
 }
 
 func (o LiveOptions) serves() bool { return o.QueryAddr != "" && o.QueryAddr != QueryAddrOff }
+
+func (o LiveOptions) tokens() access.TokenOptions {
+	return access.TokenOptions{Token: o.QueryToken, File: o.QueryTokenFile}
+}
+
+// credentials: a request must carry a token or a client certificate.
+func (o LiveOptions) credentials() bool {
+	return o.tokens().Enabled() || o.QueryTLS.ClientCertificates()
+}
+
+// loopbackName: a host only this machine reaches (a loopback address or
+// "localhost"). "" and 0.0.0.0 are every interface.
+func loopbackName(host string) bool {
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
 
 // EndpointFile is the sidecar file in which a process holding the DuckDB
 // file at path writes its endpoint's URL while it serves one.
@@ -137,53 +190,142 @@ func startLive(ctx context.Context, o LiveOptions, path string, store *analytics
 		abs = path
 	}
 	if o.serves() {
-		eo := analytics.DefaultEndpointOptions()
-		eo.QueryTimeout, eo.MaxConcurrent = o.QueryTimeout, o.QueryMaxConcurrent
-		eo.SnapshotDir, eo.DuckDBPath, eo.Logger = dir, abs, log
-		var lc net.ListenConfig
-		ln, err := lc.Listen(ctx, "tcp", o.QueryAddr)
-		if err != nil {
-			cancel()
-			return nil, fmt.Errorf("query endpoint: %w", err)
-		}
-		bound := ln.Addr().(*net.TCPAddr)
-		eo.LoopbackHostOnly = bound.IP.IsLoopback()
-		h, err := analytics.NewEndpoint(store, store, eo)
-		if err != nil {
-			ln.Close()
+		if err := l.serve(ctx, lctx, o, path, abs, dir, store, log); err != nil {
 			cancel()
 			return nil, err
 		}
-		if !bound.IP.IsLoopback() {
-			log.Warn("query endpoint listens beyond this machine: it has no authentication, and its SELECTs can read any file this process can",
-				"addr", bound.String())
-		}
-		l.URL = "http://" + dialable(bound, o.QueryAddr)
-		l.srv = &http.Server{
-			Handler:           h,
-			ReadHeaderTimeout: 10 * time.Second,
-			BaseContext:       func(net.Listener) context.Context { return lctx },
-			ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
-		}
-		l.wg.Go(func() {
-			if err := l.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-				log.Error("query endpoint stopped", "err", err)
-			}
-		})
-		if path != ":memory:" {
-			l.sidecar = EndpointFile(path)
-			if err := writeFileAtomic(l.sidecar, []byte(l.URL+"\n")); err != nil {
-				log.Warn("could not write the endpoint file; clients need --endpoint", "path", l.sidecar, "err", err)
-				l.sidecar = ""
-			}
-		}
-		log.Info("serving read-only SQL", "url", l.URL, "endpoint_file", l.sidecar, "snapshot_dir", dir,
-			"query_timeout", o.QueryTimeout, "max_concurrent", o.QueryMaxConcurrent)
 	}
 	if o.SnapshotInterval > 0 && dir != "" {
 		l.wg.Go(func() { snapshotEvery(lctx, store, dir, o.SnapshotInterval, log) })
 	}
 	return l, nil
+}
+
+// serve starts the endpoint: its credentials and TLS read first, so that
+// a missing file fails before anything listens; then the listener, the
+// handler behind the guard, and the endpoint file.
+func (l *live) serve(ctx, lctx context.Context, o LiveOptions, path, abs, dir string, store *analytics.Store, log *slog.Logger) error {
+	var tokens *access.Tokens
+	if o.tokens().Enabled() {
+		var err error
+		if tokens, err = access.NewTokens(o.tokens(), log); err != nil {
+			return fmt.Errorf("query endpoint: %w", err)
+		}
+	}
+	var stls *access.ServerTLS
+	if o.QueryTLS.Enabled() {
+		var err error
+		if stls, err = access.NewServerTLS(o.QueryTLS, log); err != nil {
+			return fmt.Errorf("query endpoint: %w", err)
+		}
+	}
+	eo := analytics.DefaultEndpointOptions()
+	eo.QueryTimeout, eo.MaxConcurrent = o.QueryTimeout, o.QueryMaxConcurrent
+	eo.SnapshotDir, eo.DuckDBPath, eo.Logger = dir, abs, log
+	var lc net.ListenConfig
+	ln, err := lc.Listen(ctx, "tcp", o.QueryAddr)
+	if err != nil {
+		return fmt.Errorf("query endpoint: %w", err)
+	}
+	bound := ln.Addr().(*net.TCPAddr)
+	// A host name may resolve beyond loopback although Validate took it
+	// for loopback ("localhost" pointed elsewhere): the bound address
+	// decides.
+	if !bound.IP.IsLoopback() && !o.credentials() {
+		ln.Close()
+		return fmt.Errorf("%w: %w: endpoints.query_addr (--query-addr) %s bound %s, reachable from other machines: %s",
+			ErrInvalidLiveOptions, ErrNoCredentials, o.QueryAddr, bound, credentialsAdvice)
+	}
+	eo.LoopbackHostOnly = bound.IP.IsLoopback()
+	h, err := analytics.NewEndpoint(store, store, eo)
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	h = access.Guard(h, access.GuardOptions{
+		Tokens:    tokens,
+		Open:      func(r *http.Request) bool { return r.URL.Path == "/healthz" },
+		TokenHint: tokenAdvice,
+		Logger:    log,
+	})
+	host, scheme := dialable(bound, o.QueryAddr), "http"
+	if stls != nil {
+		scheme = "https"
+		host = certifiedHost(stls.Leaf(), host, log)
+	}
+	l.URL = scheme + "://" + host
+	l.srv = &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: 10 * time.Second,
+		BaseContext:       func(net.Listener) context.Context { return lctx },
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	if stls != nil {
+		l.srv.TLSConfig = stls.Config()
+	}
+	l.wg.Go(func() {
+		var err error
+		if stls != nil {
+			err = l.srv.ServeTLS(ln, "", "")
+		} else {
+			err = l.srv.Serve(ln)
+		}
+		if err != nil && !errors.Is(err, http.ErrServerClosed) {
+			log.Error("query endpoint stopped", "err", err)
+		}
+	})
+	if !bound.IP.IsLoopback() && stls == nil && tokens != nil {
+		log.Warn("query endpoint listens beyond this machine without TLS: its token crosses the network in the clear; "+
+			"set endpoints.query_tls.cert_file and key_file (--query-tls-cert-file, --query-tls-key-file)", "addr", bound.String())
+	}
+	if path != ":memory:" {
+		l.sidecar = EndpointFile(path)
+		if err := writeFileAtomic(l.sidecar, []byte(l.URL+"\n")); err != nil {
+			log.Warn("could not write the endpoint file; clients need --endpoint", "path", l.sidecar, "err", err)
+			l.sidecar = ""
+		}
+	}
+	log.Info("serving read-only SQL", "url", l.URL, "endpoint_file", l.sidecar, "snapshot_dir", dir,
+		"query_timeout", o.QueryTimeout, "max_concurrent", o.QueryMaxConcurrent,
+		"credentials", credentialsOf(tokens != nil, o.QueryTLS.ClientCertificates(), bound.IP.IsLoopback()), "tls", stls != nil)
+	return nil
+}
+
+// tokenAdvice ends a 401: what a client sets to send the token.
+const tokenAdvice = "send the endpoint's token as \"Authorization: Bearer <token>\" " +
+	"(stakhanov query, snapshot, export: set STAKHANOV_ENDPOINTS_QUERY_TOKEN or --query-token-file)"
+
+// credentialsOf says, for the log, what a request needs.
+func credentialsOf(token, clientCerts, loopback bool) string {
+	switch {
+	case token && clientCerts:
+		return "bearer token and client certificate"
+	case token:
+		return "bearer token"
+	case clientCerts:
+		return "client certificate"
+	case loopback:
+		return "none (loopback only)"
+	}
+	return "none"
+}
+
+// certifiedHost is the host a local client dials for the endpoint file:
+// the dialable address if the certificate names it, else "localhost" if
+// it names that and the address is loopback; otherwise the address, with
+// a warning that clients must name the server (--query-tls-server-name).
+func certifiedHost(leaf *x509.Certificate, hostport string, log *slog.Logger) string {
+	host, port, _ := net.SplitHostPort(hostport)
+	if leaf.VerifyHostname(host) == nil {
+		return hostport
+	}
+	if ip := net.ParseIP(host); ip != nil && ip.IsLoopback() && leaf.VerifyHostname("localhost") == nil {
+		return net.JoinHostPort("localhost", port)
+	}
+	log.Warn("the query endpoint's TLS certificate names neither this address nor localhost: clients that find it through the endpoint file "+
+		"must pass --query-tls-server-name with a name it has (or add 127.0.0.1 and localhost to the certificate)",
+		"addr", hostport, "names", leaf.DNSNames, "ips", leaf.IPAddresses)
+	return hostport
 }
 
 // dialable is the address a local client dials for a listener's address:

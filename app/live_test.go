@@ -97,7 +97,7 @@ func TestLiveReadingWhileIngesting(t *testing.T) {
 		if resp.StatusCode != http.StatusForbidden || err != nil || eb.StatementType != "INSERT" {
 			t.Fatalf("HTTP %d %+v (%v)", resp.StatusCode, eb, err)
 		}
-		err = QueryEndpoint(ctx, base, "DELETE FROM shifts", analytics.FormatCSV, io.Discard)
+		err = QueryEndpoint(ctx, ClientOptions{}, base, "DELETE FROM shifts", analytics.FormatCSV, io.Discard)
 		var ee *EndpointError
 		if !errors.Is(err, analytics.ErrNotReadOnly) || !errors.As(err, &ee) || ee.StatementType != "DELETE" {
 			t.Fatalf("DELETE through QueryEndpoint: %v", err)
@@ -127,7 +127,7 @@ func TestLiveReadingWhileIngesting(t *testing.T) {
 	})
 	t.Run("query by file name goes through the endpoint", func(t *testing.T) {
 		var out bytes.Buffer
-		if err := Query(ctx, path, "SELECT count(*) > 0 AS some FROM alerts", analytics.FormatCSV, &out); err != nil {
+		if err := Query(ctx, ClientOptions{}, path, "SELECT count(*) > 0 AS some FROM alerts", analytics.FormatCSV, &out); err != nil {
 			t.Fatal(err)
 		}
 		if out.String() != "some\ntrue\n" {
@@ -231,7 +231,7 @@ done:
 	}
 	// the file is free again: query opens it
 	var out bytes.Buffer
-	if err := Query(context.Background(), path, "SELECT count(*) AS n FROM shifts", analytics.FormatCSV, &out); err != nil {
+	if err := Query(context.Background(), ClientOptions{}, path, "SELECT count(*) AS n FROM shifts", analytics.FormatCSV, &out); err != nil {
 		t.Fatal(err)
 	}
 	if out.String() != fmt.Sprintf("n\n%d\n", valid) {
@@ -244,7 +244,7 @@ func waitEndpoint(t *testing.T, path string) string {
 	t.Helper()
 	deadline := time.Now().Add(30 * time.Second)
 	for time.Now().Before(deadline) {
-		if u, ok := LiveEndpoint(context.Background(), path); ok {
+		if u, err := LiveEndpoint(context.Background(), ClientOptions{}, path); err == nil {
 			return u
 		}
 		time.Sleep(20 * time.Millisecond)
@@ -256,7 +256,7 @@ func waitEndpoint(t *testing.T, path string) string {
 func countShifts(t *testing.T, base string) int64 {
 	t.Helper()
 	var out bytes.Buffer
-	if err := QueryEndpoint(context.Background(), base, "SELECT count(*) FROM shifts", analytics.FormatCSV, &out); err != nil {
+	if err := QueryEndpoint(context.Background(), ClientOptions{}, base, "SELECT count(*) FROM shifts", analytics.FormatCSV, &out); err != nil {
 		t.Fatal(err)
 	}
 	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
@@ -287,8 +287,8 @@ func TestSnapshotSchedule(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if u, ok := LiveEndpoint(context.Background(), path); !ok || u != lv.URL || !strings.HasPrefix(u, "http://127.0.0.1:") {
-		t.Errorf("endpoint file names %q (%v), serving %s", u, ok, lv.URL)
+	if u, err := LiveEndpoint(context.Background(), ClientOptions{}, path); err != nil || u != lv.URL || !strings.HasPrefix(u, "http://127.0.0.1:") {
+		t.Errorf("endpoint file names %q (%v), serving %s", u, err, lv.URL)
 	}
 	waitSnapshots := func(n int) {
 		t.Helper()
@@ -326,7 +326,7 @@ func TestSnapshotSchedule(t *testing.T) {
 	if _, err := os.Stat(EndpointFile(path)); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("endpoint file after stop: %v", err)
 	}
-	if _, ok := LiveEndpoint(context.Background(), path); ok {
+	if _, err := LiveEndpoint(context.Background(), ClientOptions{}, path); !errors.Is(err, ErrNoEndpoint) {
 		t.Error("an endpoint answers after stop")
 	}
 }
@@ -336,7 +336,7 @@ func TestLiveOptionsValidate(t *testing.T) {
 		addr string
 		ok   bool
 	}{
-		{"127.0.0.1:0", true}, {"off", true}, {"", true}, {"[::1]:8080", true}, {"0.0.0.0:9000", true},
+		{"127.0.0.1:0", true}, {"off", true}, {"", true}, {"[::1]:8080", true}, {"localhost:8080", true}, {"0.0.0.0:9000", false}, {":9000", false},
 		{"localhost", false}, {"127.0.0.1:99999", false}, {"127.0.0.1:x", false},
 	} {
 		o := DefaultLiveOptions()
@@ -398,7 +398,7 @@ func TestHeldByAnotherProcess(t *testing.T) {
 
 	t.Run("no endpoint", func(t *testing.T) {
 		cmd, stdin := hold(QueryAddrOff)
-		err := Query(ctx, path, "SELECT count(*) AS n FROM shifts", analytics.FormatCSV, io.Discard)
+		err := Query(ctx, ClientOptions{}, path, "SELECT count(*) AS n FROM shifts", analytics.FormatCSV, io.Discard)
 		if !analytics.IsLocked(err) || !strings.Contains(err.Error(), "no query endpoint answers") {
 			t.Errorf("query: %v", err)
 		}
@@ -416,7 +416,7 @@ func TestHeldByAnotherProcess(t *testing.T) {
 	t.Run("through its endpoint, then killed", func(t *testing.T) {
 		cmd, _ := hold(DefaultQueryAddr)
 		var out bytes.Buffer
-		if err := Query(ctx, path, "SELECT count(*) AS n FROM shifts", analytics.FormatCSV, &out); err != nil || out.String() != count {
+		if err := Query(ctx, ClientOptions{}, path, "SELECT count(*) AS n FROM shifts", analytics.FormatCSV, &out); err != nil || out.String() != count {
 			t.Fatalf("query: %q %v", out.String(), err)
 		}
 		snap, err := Snapshot(ctx, SnapshotOptions{DuckDB: path, Dir: filepath.Join(dir, "ignored")})
@@ -433,7 +433,7 @@ func TestHeldByAnotherProcess(t *testing.T) {
 			t.Fatalf("a killed holder should leave its endpoint file: %v", err)
 		}
 		out.Reset()
-		if err := Query(ctx, path, "SELECT count(*) AS n FROM shifts", analytics.FormatCSV, &out); err != nil || out.String() != count {
+		if err := Query(ctx, ClientOptions{}, path, "SELECT count(*) AS n FROM shifts", analytics.FormatCSV, &out); err != nil || out.String() != count {
 			t.Fatalf("query after the holder died: %q %v", out.String(), err)
 		}
 	})
@@ -480,32 +480,5 @@ func insertShifts(t *testing.T, s *analytics.Store) {
 		if _, err := s.DB().Exec(`INSERT INTO shifts (event_id, plant_id, industry, day) VALUES (?, 'p', 'coal', DATE '1935-08-31')`, id); err != nil {
 			t.Fatal(err)
 		}
-	}
-}
-
-// TestLiveNonLoopback: an address beyond loopback is served when given,
-// with a warning, and the endpoint file names a loopback address a local
-// client can dial.
-func TestLiveNonLoopback(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "wide.duckdb")
-	store, err := analytics.Open(context.Background(), analytics.DefaultOptions(path))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer store.Close()
-	var logs testenv.LogBuffer
-	o := DefaultLiveOptions()
-	o.QueryAddr, o.SnapshotInterval = "0.0.0.0:0", 0
-	lv, err := startLive(context.Background(), o, path, store, slog.New(slog.NewTextHandler(&logs, nil)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer lv.stop()
-	if !strings.Contains(logs.String(), "level=WARN msg=\"query endpoint listens beyond this machine") {
-		t.Errorf("no warning:\n%s", logs.String())
-	}
-	u, ok := LiveEndpoint(context.Background(), path)
-	if !ok || !strings.HasPrefix(u, "http://127.0.0.1:") {
-		t.Errorf("endpoint file names %q (%v)", u, ok)
 	}
 }

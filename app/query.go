@@ -19,17 +19,20 @@ import (
 // result as table, csv, json or arrow (an Arrow IPC stream). A file that
 // no process holds is opened read-only, as ever. A file a running
 // pipeline holds (its endpoint file answers, or DuckDB refuses the file
-// as locked) is queried through that pipeline's endpoint instead.
-func Query(ctx context.Context, path, sql, format string, w io.Writer) error {
+// as locked) is queried through that pipeline's endpoint instead, with
+// the credentials and TLS of co.
+func Query(ctx context.Context, co ClientOptions, path, sql, format string, w io.Writer) error {
 	if err := analytics.CheckFormat(format); err != nil {
 		return err
 	}
-	if u, ok := LiveEndpoint(ctx, path); ok {
-		return QueryEndpoint(ctx, u, sql, format, w)
+	if u, err := LiveEndpoint(ctx, co, path); err == nil {
+		return QueryEndpoint(ctx, co, u, sql, format, w)
+	} else if !errors.Is(err, ErrNoEndpoint) {
+		return err
 	}
 	store, err := openReadOnly(ctx, path)
 	if err != nil {
-		return heldError(ctx, path, err, func(u string) error { return QueryEndpoint(ctx, u, sql, format, w) })
+		return heldError(ctx, co, path, err, func(u string) error { return QueryEndpoint(ctx, co, u, sql, format, w) })
 	}
 	defer store.Close()
 	return store.Query(ctx, sql, w, format)
@@ -38,12 +41,16 @@ func Query(ctx context.Context, path, sql, format string, w io.Writer) error {
 // heldError turns DuckDB's lock error into a use of the holder's endpoint
 // when one answers by now (a pipeline that has just started), and into
 // advice when none does.
-func heldError(ctx context.Context, path string, err error, viaEndpoint func(url string) error) error {
+func heldError(ctx context.Context, co ClientOptions, path string, err error, viaEndpoint func(url string) error) error {
 	if !analytics.IsLocked(err) {
 		return err
 	}
-	if u, ok := LiveEndpoint(ctx, path); ok {
+	u, lerr := LiveEndpoint(ctx, co, path)
+	if lerr == nil {
 		return viaEndpoint(u)
+	}
+	if !errors.Is(lerr, ErrNoEndpoint) {
+		return lerr
 	}
 	return fmt.Errorf("%w\nanother process holds %s and no query endpoint answers for it (%s): "+
 		"run the pipeline with its default --query-addr, or pass --endpoint URL", err, path, EndpointFile(path))
@@ -57,38 +64,54 @@ func openReadOnly(ctx context.Context, path string) (*analytics.Store, error) {
 	return analytics.Open(ctx, o)
 }
 
+// ErrNoEndpoint: no endpoint answers for a DuckDB file: it has no
+// endpoint file, or the process that wrote it is gone (a pipeline killed),
+// or its address now serves another file.
+var ErrNoEndpoint = errors.New("no query endpoint answers for the file")
+
 // LiveEndpoint returns the URL of the endpoint serving the DuckDB file at
 // path, if its endpoint file names one that answers /healthz for that
-// file. A stale endpoint file (a pipeline killed) answers nothing.
-func LiveEndpoint(ctx context.Context, path string) (string, bool) {
+// file; otherwise ErrNoEndpoint. An endpoint that answers but that co
+// cannot speak to (its certificate is not trusted, it requires a client
+// certificate) is that error, with advice, not ErrNoEndpoint: falling back
+// to the locked file would hide it.
+func LiveEndpoint(ctx context.Context, co ClientOptions, path string) (string, error) {
 	b, err := os.ReadFile(EndpointFile(path))
 	if err != nil {
-		return "", false
+		return "", ErrNoEndpoint
 	}
 	u := strings.TrimSpace(string(b))
 	if u == "" {
-		return "", false
+		return "", ErrNoEndpoint
 	}
-	served, err := health(ctx, u)
+	c, err := co.open()
 	if err != nil {
-		return "", false
+		return "", err
+	}
+	defer c.close()
+	served, err := c.health(ctx, u)
+	if err != nil {
+		if errors.Is(err, ErrTLS) {
+			return "", fmt.Errorf("the endpoint of %s (%s): %w", path, EndpointFile(path), err)
+		}
+		return "", fmt.Errorf("%w: %w", ErrNoEndpoint, err)
 	}
 	// A port reused by another pipeline serves another file.
 	if served != "" && !sameFile(served, path) {
-		return "", false
+		return "", fmt.Errorf("%w: %s serves %s", ErrNoEndpoint, u, served)
 	}
-	return u, true
+	return u, nil
 }
 
 // health asks an endpoint for /healthz and returns the file it serves.
-func health(ctx context.Context, base string) (served string, err error) {
+func (c *endpointClient) health(ctx context.Context, base string) (served string, err error) {
 	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimRight(base, "/")+"/healthz", nil)
 	if err != nil {
 		return "", err
 	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := c.do(req)
 	if err != nil {
 		return "", err
 	}
@@ -109,25 +132,32 @@ func sameFile(a, b string) bool {
 	return err == nil && os.SameFile(fa, fb)
 }
 
-// QueryEndpoint sends SQL to the query endpoint at base (http://host:port)
-// and copies the result, in format, to w. Errors wrap the endpoint's
-// sentinel: analytics.ErrNotReadOnly (HTTP 403), analytics.ErrBadSQL (400),
+// QueryEndpoint sends SQL to the query endpoint at base (http://host:port
+// or https://…) with the credentials and TLS of co, and copies the
+// result, in format, to w. Errors wrap the endpoint's sentinel:
+// analytics.ErrNotReadOnly (HTTP 403), analytics.ErrBadSQL (400),
 // analytics.ErrCorrupt (500 for a damaged file), analytics.ErrBusy (503),
-// context.DeadlineExceeded (504).
-func QueryEndpoint(ctx context.Context, base, sql, format string, w io.Writer) error {
+// context.DeadlineExceeded (504), ErrUnauthorized (401); a TLS failure
+// wraps ErrTLS.
+func QueryEndpoint(ctx context.Context, co ClientOptions, base, sql, format string, w io.Writer) error {
+	c, err := co.open()
+	if err != nil {
+		return err
+	}
+	defer c.close()
 	u := strings.TrimRight(base, "/") + "/v1/query?format=" + url.QueryEscape(format)
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u, strings.NewReader(sql))
 	if err != nil {
 		return fmt.Errorf("query endpoint: %w", err)
 	}
 	req.Header.Set("Content-Type", "application/sql")
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := c.do(req)
 	if err != nil {
-		return fmt.Errorf("query endpoint: %w", err)
+		return err
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		return endpointError(base, resp)
+		return c.endpointError(base, resp)
 	}
 	if _, err := io.Copy(w, resp.Body); err != nil {
 		// The endpoint breaks off a result that failed half-way.
@@ -151,7 +181,10 @@ func (e *EndpointError) Error() string {
 
 func (e *EndpointError) Unwrap() error { return e.sentinel }
 
-func endpointError(base string, resp *http.Response) error {
+// httpToHTTPS is what Go's server answers a plain request on a TLS port.
+const httpToHTTPS = "Client sent an HTTP request to an HTTPS server."
+
+func (c *endpointClient) endpointError(base string, resp *http.Response) error {
 	var body analytics.ErrorBody
 	b, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
 	if json.Unmarshal(b, &body) != nil || body.Error == "" {
@@ -164,6 +197,14 @@ func endpointError(base string, resp *http.Response) error {
 	switch {
 	case body.Damaged:
 		e.sentinel = analytics.ErrCorrupt
+	case resp.StatusCode == http.StatusUnauthorized:
+		e.sentinel = ErrUnauthorized
+		// the server's hint is for any client; this one knows its options
+		e.Message, _, _ = strings.Cut(e.Message, ": ")
+		e.Message += ": " + c.unauthorizedAdvice()
+	case resp.StatusCode == http.StatusBadRequest && strings.Contains(body.Error, httpToHTTPS):
+		e.sentinel = ErrTLS
+		e.Message = "it speaks TLS: use https:// rather than http://"
 	case resp.StatusCode == http.StatusForbidden:
 		e.sentinel = analytics.ErrNotReadOnly
 	case resp.StatusCode == http.StatusBadRequest:
@@ -177,19 +218,25 @@ func endpointError(base string, resp *http.Response) error {
 }
 
 // RequestSnapshot asks the endpoint at base for a snapshot into its
-// snapshot directory and returns where it is.
-func RequestSnapshot(ctx context.Context, base string) (*analytics.SnapshotResult, error) {
+// snapshot directory, with the credentials and TLS of co, and returns
+// where it is.
+func RequestSnapshot(ctx context.Context, co ClientOptions, base string) (*analytics.SnapshotResult, error) {
+	c, err := co.open()
+	if err != nil {
+		return nil, err
+	}
+	defer c.close()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, strings.TrimRight(base, "/")+"/v1/snapshot", nil)
 	if err != nil {
 		return nil, fmt.Errorf("snapshot: %w", err)
 	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := c.do(req)
 	if err != nil {
 		return nil, fmt.Errorf("snapshot: %w", err)
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		return nil, endpointError(base, resp)
+		return nil, c.endpointError(base, resp)
 	}
 	var res analytics.SnapshotResult
 	if err := json.NewDecoder(resp.Body).Decode(&res); err != nil {
@@ -208,6 +255,8 @@ type SnapshotOptions struct {
 	// Dir receives a snapshot taken here, of a file no process holds.
 	// Default <DuckDB>.snapshot. A pipeline writes into its own directory.
 	Dir string
+	// Client is how the endpoint is reached: token and TLS.
+	Client ClientOptions
 }
 
 // Snapshot takes a snapshot of the file: through the endpoint of the
@@ -216,14 +265,16 @@ func Snapshot(ctx context.Context, o SnapshotOptions) (*analytics.SnapshotResult
 	if o.DuckDB == "" {
 		o.DuckDB = "stakhanov.duckdb"
 	}
-	if u, ok := endpointFor(ctx, o.Endpoint, o.DuckDB); ok {
-		return RequestSnapshot(ctx, u)
+	if u, err := endpointFor(ctx, o.Client, o.Endpoint, o.DuckDB); err == nil {
+		return RequestSnapshot(ctx, o.Client, u)
+	} else if !errors.Is(err, ErrNoEndpoint) {
+		return nil, err
 	}
 	store, err := openReadOnly(ctx, o.DuckDB)
 	if err != nil {
 		var res *analytics.SnapshotResult
-		err = heldError(ctx, o.DuckDB, err, func(u string) (err error) {
-			res, err = RequestSnapshot(ctx, u)
+		err = heldError(ctx, o.Client, o.DuckDB, err, func(u string) (err error) {
+			res, err = RequestSnapshot(ctx, o.Client, u)
 			return err
 		})
 		return res, err
@@ -237,11 +288,11 @@ func Snapshot(ctx context.Context, o SnapshotOptions) (*analytics.SnapshotResult
 }
 
 // endpointFor is the explicit endpoint, or the live one of path.
-func endpointFor(ctx context.Context, explicit, path string) (string, bool) {
+func endpointFor(ctx context.Context, co ClientOptions, explicit, path string) (string, error) {
 	if explicit != "" {
-		return explicit, true
+		return explicit, nil
 	}
-	return LiveEndpoint(ctx, path)
+	return LiveEndpoint(ctx, co, path)
 }
 
 // ExportOptions say what to export where.
@@ -252,6 +303,8 @@ type ExportOptions struct {
 	Endpoint string
 	// Out is the directory to write, missing or empty. Required.
 	Out string
+	// Client: as in SnapshotOptions.
+	Client ClientOptions
 }
 
 // Export writes the Parquet export (analytics.ExportParquet) of the file
@@ -267,7 +320,7 @@ func Export(ctx context.Context, o ExportOptions) (res *analytics.SnapshotResult
 		return nil, "", errors.New("export: no output directory")
 	}
 	viaSnapshot := func(u string) error {
-		snap, err := RequestSnapshot(ctx, u)
+		snap, err := RequestSnapshot(ctx, o.Client, u)
 		if err != nil {
 			return err
 		}
@@ -278,13 +331,15 @@ func Export(ctx context.Context, o ExportOptions) (res *analytics.SnapshotResult
 		res, err = exportFile(ctx, snap.Path, o.Out)
 		return err
 	}
-	if u, ok := endpointFor(ctx, o.Endpoint, o.DuckDB); ok {
+	if u, err := endpointFor(ctx, o.Client, o.Endpoint, o.DuckDB); err == nil {
 		err = viaSnapshot(u)
 		return res, from, err
+	} else if !errors.Is(err, ErrNoEndpoint) {
+		return nil, "", err
 	}
 	store, err := openReadOnly(ctx, o.DuckDB)
 	if err != nil {
-		err = heldError(ctx, o.DuckDB, err, viaSnapshot)
+		err = heldError(ctx, o.Client, o.DuckDB, err, viaSnapshot)
 		return res, from, err
 	}
 	defer store.Close()

@@ -211,16 +211,16 @@ func TestDamagedFileRebuild(t *testing.T) {
 	}
 	// reads go on through the endpoint: beside the damage they work, and
 	// through it they are the server's failure, not bad SQL
-	u, ok := LiveEndpoint(context.Background(), path)
-	if !ok {
+	u, err := LiveEndpoint(context.Background(), ClientOptions{}, path)
+	if err != nil {
 		t.Fatal("no live endpoint")
 	}
-	err := QueryEndpoint(context.Background(), u, `SELECT bit_xor(hash(s)) FROM shifts s`, analytics.FormatCSV, io.Discard)
+	err = QueryEndpoint(context.Background(), ClientOptions{}, u, `SELECT bit_xor(hash(s)) FROM shifts s`, analytics.FormatCSV, io.Discard)
 	var ee *EndpointError
 	if !errors.As(err, &ee) || ee.Status != http.StatusInternalServerError || !errors.Is(err, analytics.ErrCorrupt) || errors.Is(err, analytics.ErrBadSQL) {
 		t.Errorf("a query reading the damaged block: %v, want HTTP 500 and ErrCorrupt", err)
 	}
-	if err := QueryEndpoint(context.Background(), u, `SELECT count(*) FROM alerts`, analytics.FormatCSV, io.Discard); err != nil {
+	if err := QueryEndpoint(context.Background(), ClientOptions{}, u, `SELECT count(*) FROM alerts`, analytics.FormatCSV, io.Discard); err != nil {
 		t.Errorf("a query beside the damage: %v", err)
 	}
 	if err := r.end(t); !errors.Is(err, analytics.ErrCorrupt) {

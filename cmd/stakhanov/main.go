@@ -20,6 +20,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/stakhanov/stakhanov/access"
 	"github.com/stakhanov/stakhanov/analytics"
 	"github.com/stakhanov/stakhanov/app"
 	"github.com/stakhanov/stakhanov/config"
@@ -39,12 +40,14 @@ Usage:
   stakhanov query    [--duckdb FILE] [--format table|csv|json|arrow] [--endpoint URL] SQL
   stakhanov snapshot [--duckdb FILE] [--endpoint URL] a consistent copy (DuckDB file + Parquet) that nobody holds
   stakhanov export   [--duckdb FILE] --out DIR       the tables as Parquet, partitioned by industry, plant and month
+  stakhanov token    [--out FILE]                    a new bearer token for the query endpoint
   stakhanov rebuild  --duckdb NEW [--config FILE | --brokers … --group …] [--allow-partial]
                                                      a new DuckDB file from the results topic, for a damaged one
   stakhanov bench    [--events N] [--input TOPIC] [--brokers …] [--rate R] [--json]
 
 query, snapshot and export work while a pipeline holds the file: they go
-through the read-only endpoint it serves (see docs/live-reading.md).
+through the read-only endpoint it serves, sending the token of
+$STAKHANOV_ENDPOINTS_QUERY_TOKEN or --query-token-file (see docs/live-reading.md).
 Run "stakhanov COMMAND -h" for a command's flags.
 
 Exit status: 0 done, 1 failed, 2 usage, 3 the DuckDB file is damaged
@@ -78,6 +81,8 @@ func main() {
 		err = snapshot(ctx, args)
 	case "export":
 		err = export(ctx, args)
+	case "token":
+		err = token(ctx, args)
 	case "rebuild":
 		err = rebuild(ctx, args)
 	case "bench":
@@ -164,7 +169,7 @@ func demo(ctx context.Context, args []string) error {
 	fs.IntVar(&o.Simulation.Plants, "plants", o.Simulation.Plants, "simulated plants")
 	fs.IntVar(&o.Simulation.Days, "days", o.Simulation.Days, "simulated days")
 	fs.IntVar(&o.Partitions, "partitions", o.Partitions, "input topic partitions")
-	fs.StringVar(&o.QueryAddr, "query-addr", o.QueryAddr, "serve read-only SQL over the file while the demo runs, on this host:port (\"off\": none)")
+	fs.StringVar(&o.QueryAddr, "query-addr", o.QueryAddr, "serve read-only SQL over the file while the demo runs, on this loopback host:port (\"off\": none)")
 	// the progress line has the terminal: only problems are logged
 	logger := logFlags(fs, "warn")
 	if err := fs.Parse(args); err != nil {
@@ -181,7 +186,13 @@ func run(ctx context.Context, args []string) error {
 Analysts read it through the read-only SQL endpoint this process serves (--query-addr;
 its URL is written to FILE.endpoint, which "stakhanov query|snapshot|export" find by
 themselves) and through snapshots in --snapshot-dir, taken every --snapshot-interval
-and on request (POST /v1/snapshot, "stakhanov snapshot"). See docs/live-reading.md.`)
+and on request (POST /v1/snapshot, "stakhanov snapshot"). See docs/live-reading.md.
+
+On loopback (the default) the endpoint may be open. On any other address it requires
+credentials, or run refuses to start: a bearer token (--query-token-file, or
+$STAKHANOV_ENDPOINTS_QUERY_TOKEN; "stakhanov token" makes one) or client certificates
+(--query-tls-client-ca-file). --query-tls-cert-file and --query-tls-key-file serve it
+over TLS.`)
 	if err != nil {
 		return err
 	}
@@ -372,10 +383,11 @@ func query(ctx context.Context, args []string) error {
 directly. A file a running pipeline holds is queried through the endpoint that pipeline
 serves (found through FILE.endpoint, or given with --endpoint); it answers one SELECT
 (or DESCRIBE, SHOW, SUMMARIZE, EXPLAIN) per request and refuses anything that writes.
---format arrow writes an Arrow IPC stream: redirect it to a file or a pipe.`)
+--format arrow writes an Arrow IPC stream: redirect it to a file or a pipe.`, clientAbout)
 	duck := fs.String("duckdb", "stakhanov.duckdb", "DuckDB file to read")
 	format := fs.String("format", analytics.FormatTable, "output format: "+strings.Join(analytics.Formats, ", "))
-	endpoint := fs.String("endpoint", "", "query this endpoint (http://host:port) instead of finding one for --duckdb")
+	endpoint := fs.String("endpoint", "", "query this endpoint (http://host:port or https://…) instead of finding one for --duckdb")
+	client := clientFlags(fs)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -391,9 +403,9 @@ serves (found through FILE.endpoint, or given with --endpoint); it answers one S
 		if err := analytics.CheckFormat(*format); err != nil {
 			return err
 		}
-		return app.QueryEndpoint(ctx, *endpoint, sql, *format, os.Stdout)
+		return app.QueryEndpoint(ctx, client(), *endpoint, sql, *format, os.Stdout)
 	}
-	return app.Query(ctx, *duck, sql, *format, os.Stdout)
+	return app.Query(ctx, client(), *duck, sql, *format, os.Stdout)
 }
 
 func isTerminal(f *os.File) bool {
@@ -406,15 +418,17 @@ func snapshot(ctx context.Context, args []string) error {
 		`Takes a consistent snapshot of the DuckDB file and prints where it is: a copy of the
 database (DIR/stakhanov-snapshot.duckdb) and a Parquet export (DIR/parquet), from one
 transaction, that any process may open. When a running pipeline holds the file, the
-pipeline takes it, into its own --snapshot-dir; otherwise it is taken here, into --dir.`)
+pipeline takes it, into its own --snapshot-dir; otherwise it is taken here, into --dir.`, clientAbout)
 	o := app.SnapshotOptions{}
 	fs.StringVar(&o.DuckDB, "duckdb", "stakhanov.duckdb", "DuckDB file to snapshot")
-	fs.StringVar(&o.Endpoint, "endpoint", "", "ask this endpoint (http://host:port) instead of finding one for --duckdb")
+	fs.StringVar(&o.Endpoint, "endpoint", "", "ask this endpoint (http://host:port or https://…) instead of finding one for --duckdb")
 	fs.StringVar(&o.Dir, "dir", "", "directory for a snapshot taken here, of a file no process holds (default FILE.snapshot)")
 	asJSON := fs.Bool("json", false, "print the result as JSON")
+	client := clientFlags(fs)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
+	o.Client = client()
 	res, err := app.Snapshot(ctx, o)
 	if err != nil {
 		return err
@@ -434,14 +448,16 @@ func export(ctx context.Context, args []string) error {
 		`Writes the tables shifts, alerts, norms and rejects as Parquet under DIR (missing or
 empty): DIR/<table>/industry=…/plant_id=…/month=YYYY-MM/*.parquet, rejects in one file.
 A file no process holds is read directly; for a file a running pipeline holds, the
-pipeline takes a snapshot and the export is read from it.`)
+pipeline takes a snapshot and the export is read from it.`, clientAbout)
 	o := app.ExportOptions{}
 	fs.StringVar(&o.DuckDB, "duckdb", "stakhanov.duckdb", "DuckDB file to export")
-	fs.StringVar(&o.Endpoint, "endpoint", "", "ask this endpoint (http://host:port) for the snapshot instead of finding one for --duckdb")
+	fs.StringVar(&o.Endpoint, "endpoint", "", "ask this endpoint (http://host:port or https://…) for the snapshot instead of finding one for --duckdb")
 	fs.StringVar(&o.Out, "out", "", "directory to write (required; missing or empty)")
+	client := clientFlags(fs)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
+	o.Client = client()
 	if o.Out == "" {
 		fs.Usage()
 		return errors.New("no --out directory given")
@@ -452,6 +468,62 @@ pipeline takes a snapshot and the export is read from it.`)
 	}
 	fmt.Printf("exported %s to %s in %s (read from %s)\n", rowCounts(res.Tables), res.ParquetDir,
 		time.Duration(res.TookMS)*time.Millisecond, from)
+	return nil
+}
+
+// clientAbout explains the client flags of query, snapshot and export.
+const clientAbout = `An endpoint beyond loopback requires a bearer token: the first line of --query-token-file,
+else of the file $STAKHANOV_ENDPOINTS_QUERY_TOKEN_FILE names, else $STAKHANOV_ENDPOINTS_QUERY_TOKEN
+(the variables the pipeline reads its own from). An https:// endpoint is trusted by the
+system's authorities or --query-tls-ca-file.`
+
+// clientFlags adds the flags of how query, snapshot and export reach an
+// endpoint, and returns what they and the environment say.
+func clientFlags(fs *flag.FlagSet) func() app.ClientOptions {
+	tokenFile := fs.String("query-token-file", "", "file holding the endpoint's bearer token, sent from its first line (default $"+app.EnvQueryTokenFile+", else $"+app.EnvQueryToken+")")
+	var t access.ClientTLSOptions
+	fs.StringVar(&t.CAFile, "query-tls-ca-file", "", "PEM authorities to trust for an https:// endpoint (default: the system's)")
+	fs.StringVar(&t.CertFile, "query-tls-cert-file", "", "PEM client certificate, for an endpoint that requires one")
+	fs.StringVar(&t.KeyFile, "query-tls-key-file", "", "PEM key of the client certificate")
+	fs.StringVar(&t.ServerName, "query-tls-server-name", "", "name the endpoint's certificate must carry (default: the URL's host)")
+	return func() app.ClientOptions {
+		co := app.ClientOptionsFromEnv(nil)
+		if *tokenFile != "" {
+			co.TokenFile, co.Token = *tokenFile, ""
+		}
+		co.TLS = t
+		return co
+	}
+}
+
+// token makes a bearer token for the query endpoint.
+func token(_ context.Context, args []string) error {
+	fs := newFlags("token", "token [--out FILE]",
+		`Makes a new bearer token for the query endpoint: 32 random bytes, in hex. Without --out
+it is printed. With --out FILE it is written to FILE, created with mode 0600, unless FILE
+holds a token already, which is kept (a container that starts again keeps its token).
+Give the file to run (--query-token-file) and to the clients (--query-token-file, or
+$STAKHANOV_ENDPOINTS_QUERY_TOKEN_FILE).`)
+	out := fs.String("out", "", "write the token to this file, unless it holds one (default: print it)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("token: unexpected argument %q", fs.Arg(0))
+	}
+	if *out == "" {
+		fmt.Println(access.NewToken())
+		return nil
+	}
+	created, err := access.EnsureTokenFile(*out)
+	if err != nil {
+		return err
+	}
+	if created {
+		fmt.Printf("wrote a new token to %s\n", *out)
+	} else {
+		fmt.Printf("%s holds a token already: kept\n", *out)
+	}
 	return nil
 }
 

@@ -9,8 +9,11 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/apache/arrow-go/v18/arrow/ipc"
+
+	"github.com/stakhanov/stakhanov/access"
 )
 
 // capture runs f with os.Stdout redirected and returns what it printed.
@@ -147,13 +150,15 @@ func TestLiveReadingFlags(t *testing.T) {
 		}
 	}
 	for cmd, wants := range map[string][]string{
-		"run":      {"-query-addr", "127.0.0.1:0", "-query-timeout", "1m0s", "-query-max-concurrent", "-snapshot-dir", "-snapshot-interval", "15m0s", "docs/live-reading.md"},
-		"query":    {"-endpoint", "arrow", "FILE.endpoint"},
-		"snapshot": {"-endpoint", "-dir", "-json", "--snapshot-dir"},
-		"export":   {"-out", "-endpoint", "industry=", "month=YYYY-MM"},
-		"demo":     {"-query-addr"},
+		"run": {"-query-addr", "127.0.0.1:0", "-query-timeout", "1m0s", "-query-max-concurrent", "-snapshot-dir", "-snapshot-interval", "15m0s", "docs/live-reading.md",
+			"-query-token-file", "STAKHANOV_ENDPOINTS_QUERY_TOKEN", "-query-tls-cert-file", "-query-tls-key-file", "-query-tls-client-ca-file", "stakhanov token"},
+		"query":    {"-endpoint", "arrow", "FILE.endpoint", "-query-token-file", "$STAKHANOV_ENDPOINTS_QUERY_TOKEN", "-query-tls-ca-file", "-query-tls-server-name", "-query-tls-cert-file"},
+		"snapshot": {"-endpoint", "-dir", "-json", "--snapshot-dir", "-query-token-file", "-query-tls-ca-file"},
+		"export":   {"-out", "-endpoint", "industry=", "month=YYYY-MM", "-query-token-file", "-query-tls-ca-file"},
+		"demo":     {"-query-addr", "loopback"},
+		"token":    {"-out", "0600", "--query-token-file"},
 	} {
-		f := map[string]func(context.Context, []string) error{"run": run, "query": query, "snapshot": snapshot, "export": export, "demo": demo}[cmd]
+		f := map[string]func(context.Context, []string) error{"run": run, "query": query, "snapshot": snapshot, "export": export, "demo": demo, "token": token}[cmd]
 		help, err := captureStderr(t, func() error { return f(ctx, []string{"-h"}) })
 		if !errors.Is(err, flag.ErrHelp) {
 			t.Errorf("%s -h: %v", cmd, err)
@@ -215,6 +220,43 @@ func TestConfigCommand(t *testing.T) {
 		t.Errorf("the password is printed:\n%s", out)
 	}
 
+	// the query endpoint's token, from the environment: redacted too, and
+	// with it the endpoint may listen beyond loopback
+	const token = "c0ffee00c0ffee00c0ffee00c0ffee00"
+	t.Setenv("STAKHANOV_ENDPOINTS_QUERY_TOKEN", token)
+	out, err = capture(t, func() error { return showConfig(ctx, []string{"--config", path, "--query-addr", "0.0.0.0:8080"}) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{`query_token: "<redacted>"`, "(from environment STAKHANOV_ENDPOINTS_QUERY_TOKEN)", `query_addr: "0.0.0.0:8080"`,
+		"query_tls:\n", `cert_file: ""`, `client_ca_file: ""`} {
+		if !strings.Contains(out, want) {
+			t.Errorf("config output lacks %q:\n%s", want, out)
+		}
+	}
+	if strings.Contains(out, token) {
+		t.Errorf("the query token is printed:\n%s", out)
+	}
+	// without it, beyond loopback: this configuration would not run, and
+	// says what to set
+	os.Unsetenv("STAKHANOV_ENDPOINTS_QUERY_TOKEN")
+	var stderr string
+	stderr, err = captureStderr(t, func() error {
+		_, err := capture(t, func() error { return showConfig(ctx, []string{"--config", path, "--query-addr", "0.0.0.0:8080"}) })
+		return err
+	})
+	if !errors.Is(err, errSilent) || !strings.Contains(stderr, "would not run") || !strings.Contains(stderr, "--query-token-file") {
+		t.Errorf("config beyond loopback without a token: %v\n%s", err, stderr)
+	}
+	start := time.Now()
+	err = run(ctx, []string{"--config", path, "--query-addr", "0.0.0.0:0"})
+	if err == nil || !strings.Contains(err.Error(), "--query-token-file") || !strings.Contains(err.Error(), "STAKHANOV_ENDPOINTS_QUERY_TOKEN") {
+		t.Errorf("run beyond loopback without a token: %v", err)
+	}
+	if time.Since(start) > 5*time.Second {
+		t.Errorf("run took %v to refuse", time.Since(start))
+	}
+
 	// the same through $STAKHANOV_CONFIG, and a misspelled key
 	bad := filepath.Join(t.TempDir(), "bad.yaml")
 	if err := os.WriteFile(bad, []byte("kafka:\n  brokers: [a:1]\nrules:\n  record_ration: 4\n"), 0o600); err != nil {
@@ -224,5 +266,44 @@ func TestConfigCommand(t *testing.T) {
 	err = run(ctx, nil)
 	if err == nil || !strings.Contains(err.Error(), "bad.yaml:4") || !strings.Contains(err.Error(), "rules.record_ration") {
 		t.Errorf("run with a misspelled key: %v", err)
+	}
+}
+
+// TestTokenCommand: a printed token is one the endpoint accepts; --out
+// writes one, mode 0600, and keeps it on the next start.
+func TestTokenCommand(t *testing.T) {
+	ctx := context.Background()
+	out, err := capture(t, func() error { return token(ctx, nil) })
+	tok := strings.TrimSpace(out)
+	if err != nil || len(tok) != 64 || strings.Trim(tok, "0123456789abcdef") != "" {
+		t.Fatalf("token: %q %v, want 64 hex digits", out, err)
+	}
+	if err := access.ValidToken(tok); err != nil {
+		t.Error(err)
+	}
+	if out2, _ := capture(t, func() error { return token(ctx, nil) }); strings.TrimSpace(out2) == tok {
+		t.Error("two tokens alike")
+	}
+	file := filepath.Join(t.TempDir(), "query-token")
+	out, err = capture(t, func() error { return token(ctx, []string{"--out", file}) })
+	if err != nil || !strings.Contains(out, "wrote a new token to "+file) {
+		t.Fatalf("token --out: %q %v", out, err)
+	}
+	fi, err := os.Stat(file)
+	if err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("%v %v, want mode 0600", fi.Mode(), err)
+	}
+	first, err := access.ReadTokenFile(file)
+	if err != nil || len(first) != 1 || strings.Contains(out, first[0]) {
+		t.Fatalf("the file holds %d tokens (%v), or the token was printed: %q", len(first), err, out)
+	}
+	out, err = capture(t, func() error { return token(ctx, []string{"--out", file}) })
+	again, _ := access.ReadTokenFile(file)
+	if err != nil || !strings.Contains(out, "holds a token already: kept") || again[0] != first[0] {
+		t.Errorf("token --out again: %q %v; the token changed: %v", out, err, again[0] != first[0])
+	}
+	os.WriteFile(file, []byte("short\n"), 0o600)
+	if _, err := capture(t, func() error { return token(ctx, []string{"--out", file}) }); err == nil || !strings.Contains(err.Error(), "remove it") {
+		t.Errorf("token --out over a malformed file: %v", err)
 	}
 }
