@@ -15,11 +15,12 @@ build:
 	$(GO) build -o bin/stakhanov ./cmd/stakhanov
 
 ## deps: what the tests need beyond Go: kcat (librdkafka) for client checks,
-## a JDK and Maven for the real Apache Kafka the integration pass runs on
+## a JDK and Maven for the real Apache Kafka the integration pass runs on,
+## curl for the query endpoint's checks with a token and TLS
 deps:
-	@command -v kcat >/dev/null && command -v java >/dev/null && command -v mvn >/dev/null || { \
-	  echo "installing kcat, a JDK and Maven"; \
-	  $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq kcat openjdk-17-jdk-headless maven >/dev/null; }
+	@command -v kcat >/dev/null && command -v java >/dev/null && command -v mvn >/dev/null && command -v curl >/dev/null || { \
+	  echo "installing kcat, a JDK, Maven and curl"; \
+	  $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq kcat openjdk-17-jdk-headless maven curl >/dev/null; }
 
 # The Kafka-facing tests run twice: on the embedded broker, and on a real
 # single-node Apache Kafka (deploy/kafka/local-kafka.sh, jars from Maven
@@ -51,7 +52,7 @@ test: export STAKHANOV_PYTHON ?= $(NB_PYTHON)
 test: deps $(NB_VENV)/.ok
 	$(GO) vet ./...
 	$(GO) test -count=1 ./...
-	$(GO) test -count=1 -race ./shift/... ./processors/... ./ingest/... ./simulator/...
+	$(GO) test -count=1 -race ./shift/... ./processors/... ./ingest/... ./simulator/... ./access/...
 	$(MAKE) --no-print-directory fuzz
 	@set -e; export KAFKA_PORT=$(KAFKA_TEST_PORT) KAFKA_STATE_DIR=$$(mktemp -d); \
 	trap 'rc=$$?; deploy/kafka/local-kafka.sh down >/dev/null 2>&1 || true; \
