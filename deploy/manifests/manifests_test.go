@@ -29,7 +29,9 @@ import (
 	"github.com/sirupsen/logrus"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	sigsjson "sigs.k8s.io/json"
@@ -571,6 +573,7 @@ type k8sObjects struct {
 	services     []*corev1.Service
 	deployments  []*appsv1.Deployment
 	statefulSets []*appsv1.StatefulSet
+	policies     []*networkingv1.NetworkPolicy
 }
 
 func decodeK8s(p *problems, fs files) k8sObjects {
@@ -614,6 +617,8 @@ func decodeK8s(p *problems, fs files) k8sObjects {
 				obj = &corev1.Secret{}
 			case "v1 Service":
 				obj = &corev1.Service{}
+			case "networking.k8s.io/v1 NetworkPolicy":
+				obj = &networkingv1.NetworkPolicy{}
 			default:
 				p.add("%s: %q %q is not a kind these manifests use", name, tm.APIVersion, tm.Kind)
 				continue
@@ -634,6 +639,8 @@ func decodeK8s(p *problems, fs files) k8sObjects {
 				o.secrets[v.Name] = v
 			case *corev1.Service:
 				o.services = append(o.services, v)
+			case *networkingv1.NetworkPolicy:
+				o.policies = append(o.policies, v)
 			}
 		}
 	}
@@ -775,6 +782,7 @@ func checkKubernetes(fs files) problems {
 		}
 	}
 	checkMetricsService(&p, objs, ws, metricsPorts)
+	checkNetworkPolicies(&p, objs, ws)
 	return p
 }
 
@@ -894,6 +902,7 @@ func checkWorkload(p *problems, objs k8sObjects, w workload, image string, d doc
 		claims[pvc.Name] = true
 	}
 	mounted := map[string][]byte{}
+	secretFiles := map[string]secretFile{}
 	var dataMounts []string
 	for _, m := range c.VolumeMounts {
 		v, ok := volumes[m.Name]
@@ -902,6 +911,26 @@ func checkWorkload(p *problems, objs k8sObjects, w workload, image string, d doc
 			dataMounts = append(dataMounts, m.MountPath)
 		case !ok:
 			p.add("%s: volumeMount %s names no volume", where, m.Name)
+		case v.Secret != nil:
+			s, ok := objs.secrets[v.Secret.SecretName]
+			if !ok {
+				p.add("%s: volume %s: no Secret %s among the manifests (secret.example.yaml shows their shapes)", where, m.Name, v.Secret.SecretName)
+				continue
+			}
+			if m.SubPath != "" {
+				p.add("%s: volumeMount %s: a subPath mount of a Secret is never updated: mount the whole volume", where, m.Name)
+			}
+			if mode := v.Secret.DefaultMode; mode != nil && !readableBy(*mode, spec.SecurityContext) {
+				p.add("%s: volume %s: defaultMode %#o: the pod's user (runAsUser, fsGroup) cannot read its files", where, m.Name, *mode)
+			}
+			if len(v.Secret.Items) == 0 {
+				for k := range s.StringData {
+					secretFiles[path.Join(m.MountPath, k)] = secretFile{s, k}
+				}
+			}
+			for _, it := range v.Secret.Items {
+				secretFiles[path.Join(m.MountPath, it.Path)] = secretFile{s, it.Key}
+			}
 		case v.ConfigMap != nil:
 			cm, ok := objs.configMaps[v.ConfigMap.Name]
 			if !ok {
@@ -994,8 +1023,165 @@ func checkWorkload(p *problems, objs k8sObjects, w workload, image string, d doc
 				p.add("%s: %s is on no volume of its volumeClaimTemplates (%v): the root filesystem is read-only and lost with the pod", where, f, dataMounts)
 			}
 		}
+		checkQueryCredentials(p, where, c, r, secretFiles)
 	}
 	return r, true
+}
+
+// secretFile is a file a Secret volume puts in a container: its Secret
+// and key.
+type secretFile struct {
+	secret *corev1.Secret
+	key    string
+}
+
+// readableBy: a Secret volume's files, of mode, owned by root and the
+// pod's fsGroup, are readable by the pod's user.
+func readableBy(mode int32, sc *corev1.PodSecurityContext) bool {
+	if mode&0o004 != 0 {
+		return true
+	}
+	if sc == nil || sc.FSGroup == nil {
+		return sc != nil && sc.RunAsUser != nil && *sc.RunAsUser == 0 && mode&0o400 != 0
+	}
+	return mode&0o040 != 0
+}
+
+// checkQueryCredentials: the sink's query endpoint takes its token from a
+// Secret and serves TLS with a certificate from a kubernetes.io/tls
+// Secret, each mounted where the configuration says.
+func checkQueryCredentials(p *problems, where string, c corev1.Container, r resolved, files map[string]secretFile) {
+	tokenFile := r.get("endpoints.query_token_file")
+	fromEnv := slices.ContainsFunc(c.Env, func(e corev1.EnvVar) bool {
+		return e.Name == config.EnvName("endpoints.query_token") && e.ValueFrom != nil && e.ValueFrom.SecretKeyRef != nil
+	})
+	switch f, ok := files[tokenFile]; {
+	case tokenFile == "" && !fromEnv:
+		p.add("%s: the query endpoint's token comes from no Secret: set endpoints.query_token_file to a file of a mounted Secret", where)
+	case tokenFile != "" && !ok:
+		p.add("%s: endpoints.query_token_file %s is no file of a mounted Secret (%v)", where, tokenFile, sortedKeys(files))
+	case ok && f.secret.Type == corev1.SecretTypeTLS:
+		p.add("%s: endpoints.query_token_file %s is a key of the TLS Secret %s", where, tokenFile, f.secret.Name)
+	}
+	cert, key := r.get("endpoints.query_tls.cert_file"), r.get("endpoints.query_tls.key_file")
+	if cert == "" {
+		p.add("%s: the query endpoint serves no TLS (endpoints.query_tls.cert_file): its token and results would cross the network in the clear", where)
+		return
+	}
+	cf, cok := files[cert]
+	kf, kok := files[key]
+	switch {
+	case !cok || !kok:
+		p.add("%s: endpoints.query_tls.cert_file %s and key_file %s must be files of a mounted Secret (%v)", where, cert, key, sortedKeys(files))
+	case cf.secret != kf.secret:
+		p.add("%s: the query endpoint's certificate and key come from two Secrets, %s and %s", where, cf.secret.Name, kf.secret.Name)
+	case cf.secret.Type != corev1.SecretTypeTLS:
+		p.add("%s: Secret %s is of type %q, want %s (what cert-manager and kubectl create secret tls write)", where, cf.secret.Name, cf.secret.Type, corev1.SecretTypeTLS)
+	case cf.key != corev1.TLSCertKey || kf.key != corev1.TLSPrivateKeyKey:
+		p.add("%s: the certificate is key %s and the key is key %s of Secret %s, want %s and %s", where, cf.key, kf.key, cf.secret.Name, corev1.TLSCertKey, corev1.TLSPrivateKeyKey)
+	}
+}
+
+// checkNetworkPolicies: every workload's pods are isolated for ingress;
+// what reaches them names its ports, the metrics port only from
+// Prometheus' pods, the sink's query port only from labelled pods of the
+// namespace; nothing blocks their outgoing traffic (Kafka).
+func checkNetworkPolicies(p *problems, objs k8sObjects, ws []workload) {
+	if len(objs.policies) == 0 {
+		p.add("k8s: no NetworkPolicy: any pod of the cluster reaches the query and metrics ports")
+		return
+	}
+	for _, w := range ws {
+		c := w.template.Spec.Containers
+		if len(c) != 1 {
+			continue
+		}
+		ports := map[string]int{}
+		for _, cp := range c[0].Ports {
+			ports[cp.Name] = int(cp.ContainerPort)
+		}
+		portName := func(pp networkingv1.NetworkPolicyPort) string {
+			if pp.Port == nil {
+				return "every port"
+			}
+			if pp.Port.Type == intstr.String {
+				if _, ok := ports[pp.Port.StrVal]; ok {
+					return pp.Port.StrVal
+				}
+				return "unknown port " + pp.Port.StrVal
+			}
+			for name, n := range ports {
+				if n == pp.Port.IntValue() && pp.EndPort == nil {
+					return name
+				}
+			}
+			return "port " + pp.Port.String()
+		}
+		where := "k8s: " + w.where
+		isolated, metricsIn, queryIn := false, false, false
+		for _, np := range objs.policies {
+			sel, err := metav1.LabelSelectorAsSelector(&np.Spec.PodSelector)
+			if err != nil {
+				p.add("k8s: NetworkPolicy %s: %v", np.Name, err)
+				continue
+			}
+			if !sel.Matches(labels.Set(w.template.Labels)) {
+				continue
+			}
+			pw := fmt.Sprintf("%s: NetworkPolicy %s", where, np.Name)
+			types := np.Spec.PolicyTypes
+			if len(types) == 0 {
+				types = []networkingv1.PolicyType{networkingv1.PolicyTypeIngress}
+			}
+			if slices.Contains(types, networkingv1.PolicyTypeIngress) {
+				isolated = true
+			}
+			if slices.Contains(types, networkingv1.PolicyTypeEgress) && len(np.Spec.Egress) == 0 {
+				p.add("%s: isolates egress and allows none: the pods could not reach Kafka", pw)
+			}
+			for i, rule := range np.Spec.Ingress {
+				rw := fmt.Sprintf("%s: ingress rule %d", pw, i+1)
+				if len(rule.Ports) == 0 {
+					p.add("%s names no ports: it opens every port", rw)
+				}
+				if len(rule.From) == 0 {
+					p.add("%s has no from: it admits anyone", rw)
+				}
+				for _, pp := range rule.Ports {
+					name := portName(pp)
+					switch name {
+					case "metrics":
+						metricsIn = true
+						for _, peer := range rule.From {
+							if peer.IPBlock != nil || peer.PodSelector == nil || len(peer.PodSelector.MatchLabels)+len(peer.PodSelector.MatchExpressions) == 0 ||
+								(peer.NamespaceSelector != nil && len(peer.NamespaceSelector.MatchLabels)+len(peer.NamespaceSelector.MatchExpressions) == 0) {
+								p.add("%s: the metrics port admits more than Prometheus' pods (a podSelector with labels, in its namespace)", rw)
+							}
+						}
+					case "query":
+						queryIn = true
+						for _, peer := range rule.From {
+							if peer.IPBlock != nil || peer.NamespaceSelector != nil {
+								p.add("%s: the query port admits pods of other namespaces or addresses outside the cluster", rw)
+							} else if peer.PodSelector == nil || len(peer.PodSelector.MatchLabels)+len(peer.PodSelector.MatchExpressions) == 0 {
+								p.add("%s: the query port admits every pod of the namespace: select the consumers by a label", rw)
+							}
+						}
+					default:
+						p.add("%s opens %s, which the %s does not serve as metrics or query", rw, name, w.where)
+					}
+				}
+			}
+		}
+		switch {
+		case !isolated:
+			p.add("%s: no NetworkPolicy isolates its pods for ingress", where)
+		case !metricsIn:
+			p.add("%s: no NetworkPolicy lets Prometheus reach its metrics port", where)
+		case w.role == "sink" && !queryIn:
+			p.add("%s: no NetworkPolicy lets the namespace's consumers reach its query port", where)
+		}
+	}
 }
 
 // flags2args turns the parsed flags back into arguments for `run`.
@@ -1077,7 +1263,7 @@ func checkQueryService(p *problems, objs k8sObjects, sink workload, r resolved) 
 				p.add("k8s: Service %s: port %d, the sink serves SQL on %d", s.Name, sp.Port, qport)
 			}
 			if s.Spec.Type == corev1.ServiceTypeLoadBalancer || s.Spec.Type == corev1.ServiceTypeNodePort {
-				p.add("k8s: Service %s: the unauthenticated SQL endpoint must stay inside the cluster", s.Name)
+				p.add("k8s: Service %s: the SQL endpoint must stay inside the cluster", s.Name)
 			}
 			return
 		}
@@ -1248,6 +1434,7 @@ func checkCompose(fs files) problems {
 		p.add("docker-compose.yml: %s does not run the pipeline", pipe.Name)
 		return p
 	}
+	checkComposeToken(&p, proj, pipe, pipeRun)
 
 	// the simulator feeds the pipeline's input on the pipeline's brokers
 	for _, name := range sortedKeys(proj.Services) {
@@ -1331,6 +1518,59 @@ func checkCompose(fs files) problems {
 	return p
 }
 
+// checkComposeToken: the SQL endpoint's token file is on a named volume
+// that a one-shot `stakhanov token --out` service writes before the
+// pipeline starts, the only service that mounts it writable.
+func checkComposeToken(p *problems, proj *composetypes.Project, pipe composetypes.ServiceConfig, r resolved) {
+	where := "docker-compose.yml: " + pipe.Name
+	file := r.get("endpoints.query_token_file")
+	if file == "" {
+		p.add("%s: the SQL endpoint's token is no file (endpoints.query_token_file) a service writes", where)
+		return
+	}
+	vol, rel := "", ""
+	for _, v := range pipe.Volumes {
+		if v.Type == composetypes.VolumeTypeVolume && within(file, v.Target) {
+			vol, rel = v.Source, strings.TrimPrefix(file, v.Target)
+			if !v.ReadOnly {
+				p.add("%s mounts the token's volume %s writable", where, vol)
+			}
+		}
+	}
+	if vol == "" {
+		p.add("%s: the token file %s is on no named volume", where, file)
+		return
+	}
+	writers := 0
+	for _, name := range sortedKeys(proj.Services) {
+		s := proj.Services[name]
+		if name == pipe.Name {
+			continue
+		}
+		for _, v := range s.Volumes {
+			if v.Type != composetypes.VolumeTypeVolume || v.Source != vol || v.ReadOnly {
+				continue
+			}
+			cl, err := parseCommandLine(s.Command)
+			if err != nil || cl.command != "token" || s.Image != pipe.Image {
+				p.add("docker-compose.yml: %s mounts the token's volume %s writable, and is not stakhanov token", name, vol)
+				continue
+			}
+			if out := cl.flags["out"]; !within(out, v.Target) || strings.TrimPrefix(out, v.Target) != rel {
+				p.add("docker-compose.yml: %s writes %s, the pipeline reads %s", name, out, file)
+				continue
+			}
+			writers++
+			if dep, ok := pipe.DependsOn[name]; !ok || dep.Condition != composetypes.ServiceConditionCompletedSuccessfully {
+				p.add("%s: does not wait for %s to write the token (depends_on condition %s)", where, name, composetypes.ServiceConditionCompletedSuccessfully)
+			}
+		}
+	}
+	if writers == 0 {
+		p.add("%s: no service writes the token file %s (stakhanov token --out)", where, file)
+	}
+}
+
 // checkPipelineService checks the ports, volumes and healthcheck of the
 // service running the pipeline.
 func checkPipelineService(p *problems, where string, proj *composetypes.Project, s composetypes.ServiceConfig, r resolved, d dockerfile) {
@@ -1360,7 +1600,7 @@ func checkPipelineService(p *problems, where string, proj *composetypes.Project,
 		if !ok {
 			p.add("%s: port %d (%s) is not published", where, n, a.key)
 		} else if !a.open && !isLoopback(pc.HostIP) {
-			p.add("%s: port %d is unauthenticated SQL: publish it on 127.0.0.1 only", where, n)
+			p.add("%s: port %d is the SQL endpoint: publish it on 127.0.0.1 only", where, n)
 		}
 	}
 	if role := r.get("pipeline.role"); role != "all" {
@@ -1387,6 +1627,16 @@ func checkPipelineService(p *problems, where string, proj *composetypes.Project,
 			_, qport, _ := port(r.get("endpoints.query_addr"))
 			if err != nil || u.Port() != strconv.Itoa(qport) || !isLoopback(u.Hostname()) {
 				p.add("%s: the healthcheck asks %q, the SQL endpoint is on port %d of this container", where, cl.flags["endpoint"], qport)
+			}
+			if f, ok := cl.flags["query-token-file"]; ok && f != r.get("endpoints.query_token_file") {
+				p.add("%s: the healthcheck sends the token of %s, the endpoint reads %s", where, f, r.get("endpoints.query_token_file"))
+			}
+			if (u != nil && u.Scheme == "https") != (r.get("endpoints.query_tls.cert_file") != "") {
+				serves := "plain HTTP"
+				if r.get("endpoints.query_tls.cert_file") != "" {
+					serves = "TLS"
+				}
+				p.add("%s: the healthcheck asks %q, the endpoint serves %s", where, cl.flags["endpoint"], serves)
 			}
 		}
 	}
@@ -1784,8 +2034,39 @@ func TestChecksCatchMistakes(t *testing.T) {
 		{"k8s/secret.example.yaml", "REPLACE-WITH-THE-SASL-PASSWORD", "hunter2", checkKubernetes},
 		{"k8s/sink-service.yaml", "    app.kubernetes.io/component: sink\n  ports:", "  ports:", checkKubernetes},
 		{"k8s/metrics-service.yaml", "name: metrics", "name: prometheus", checkKubernetes},
+		// Kubernetes: the query endpoint's token, TLS and who reaches it
+		{"k8s/configmap.yaml", "      query_token_file: /etc/stakhanov-query-token/token\n", "", checkKubernetes},
+		{"k8s/configmap.yaml", "query_token_file: /etc/stakhanov-query-token/token", "query_token_file: /etc/stakhanov/token", checkKubernetes},
+		{"k8s/configmap.yaml", "query_token_file: /etc/stakhanov-query-token/token", "query_token_file: /etc/stakhanov-query-tls/tls.key", checkKubernetes},
+		{"k8s/configmap.yaml", "query_token_file: /etc/stakhanov-query-token/token", "query_token: 0123456789abcdef0123456789abcdef", checkKubernetes},
+		{"k8s/configmap.yaml", "        cert_file: /etc/stakhanov-query-tls/tls.crt\n        key_file: /etc/stakhanov-query-tls/tls.key\n", "        cert_file: \"\"\n", checkKubernetes},
+		{"k8s/configmap.yaml", "        cert_file: /etc/stakhanov-query-tls/tls.crt\n", "", checkKubernetes},
+		{"k8s/configmap.yaml", "cert_file: /etc/stakhanov-query-tls/tls.crt", "cert_file: /etc/stakhanov-query-token/token", checkKubernetes},
+		{"k8s/secret.example.yaml", "type: kubernetes.io/tls", "type: Opaque", checkKubernetes},
+		{"k8s/secret.example.yaml", "name: stakhanov-query\n", "name: stakhanov-query-token\n", checkKubernetes},
+		{"k8s/sink-statefulset.yaml", "secretName: stakhanov-query-tls", "secretName: stakhanov-query-cert", checkKubernetes},
+		{"k8s/sink-statefulset.yaml", "            - name: query-token\n              mountPath: /etc/stakhanov-query-token\n              readOnly: true\n", "", checkKubernetes},
+		{"k8s/sink-statefulset.yaml", "              mountPath: /etc/stakhanov-query-tls\n", "              mountPath: /etc/stakhanov-query-tls/tls.crt\n              subPath: tls.crt\n", checkKubernetes},
+		{"k8s/sink-statefulset.yaml", "defaultMode: 0440", "defaultMode: 0400", checkKubernetes},
+		{"k8s/networkpolicy.yaml", "  policyTypes: [\"Ingress\"]", "  policyType: [\"Ingress\"]", checkKubernetes},
+		{"k8s/networkpolicy.yaml", "kind: NetworkPolicy\nmetadata:\n  name: stakhanov-metrics", "kind: NetworkPolicies\nmetadata:\n  name: stakhanov-metrics", checkKubernetes},
+		{"k8s/networkpolicy.yaml", "      ports:\n        - port: query\n          protocol: TCP\n", "", checkKubernetes},
+		{"k8s/networkpolicy.yaml", "        - port: query", "        - port: 8081", checkKubernetes},
+		{"k8s/networkpolicy.yaml", "        - podSelector:\n            matchLabels:\n              stakhanov-query-client: \"true\"", "        - namespaceSelector: {}", checkKubernetes},
+		{"k8s/networkpolicy.yaml", "        - podSelector:\n            matchLabels:\n              stakhanov-query-client: \"true\"", "        - podSelector: {}", checkKubernetes},
+		{"k8s/networkpolicy.yaml", "        - namespaceSelector:\n            matchLabels:\n              kubernetes.io/metadata.name: monitoring\n          podSelector:\n            matchLabels:\n              app.kubernetes.io/name: prometheus", "        - ipBlock:\n            cidr: 0.0.0.0/0", checkKubernetes},
+		{"k8s/networkpolicy.yaml", "        - port: metrics", "        - port: 9464\n        - port: 22", checkKubernetes},
+		{"k8s/networkpolicy.yaml", "      app.kubernetes.io/name: stakhanov\n  policyTypes: [\"Ingress\"]", "      app.kubernetes.io/name: stakhanov\n  policyTypes: [\"Ingress\", \"Egress\"]", checkKubernetes},
+		{"k8s/networkpolicy.yaml", "  podSelector:\n    matchLabels:\n      app.kubernetes.io/name: stakhanov\n  policyTypes", "  podSelector:\n    matchLabels:\n      app.kubernetes.io/name: stakhanov-pipeline\n  policyTypes", checkKubernetes},
+		{"k8s/kustomization.yaml", "  - networkpolicy.yaml\n", "", checkKubernetes},
 		// Compose
 		{"docker-compose.yml", "name: stakhanov\n", "version: \"3.8\"\nname: stakhanov\n", checkCompose},
+		{"docker-compose.yml", "      STAKHANOV_ENDPOINTS_QUERY_TOKEN_FILE: /run/stakhanov/query-token\n", "", checkCompose},
+		{"docker-compose.yml", `["token", "--out", "/run/stakhanov/query-token"]`, `["token", "--out", "/run/stakhanov/token"]`, checkCompose},
+		{"docker-compose.yml", `["token", "--out", "/run/stakhanov/query-token"]`, `["tokens", "--out", "/run/stakhanov/query-token"]`, checkCompose},
+		{"docker-compose.yml", "        condition: service_completed_successfully", "        condition: service_started", checkCompose},
+		{"docker-compose.yml", "        source: query-token\n        target: /run/stakhanov\n        read_only: true\n    ports:\n      - 127.0.0.1:9464", "        source: query-token\n        target: /run/stakhanov\n        read_only: false\n    ports:\n      - 127.0.0.1:9464", checkCompose},
+		{"docker-compose.yml", `"/stakhanov", "query", "--endpoint", "http://127.0.0.1:8080"`, `"/stakhanov", "query", "--endpoint", "https://127.0.0.1:8080"`, checkCompose},
 		{"docker-compose.yml", "      interval: 15s", "      intervall: 15s", checkCompose},
 		{"docker-compose.yml", "    stop_grace_period: 45s", "    stop_grace_periode: 45s", checkCompose},
 		{"docker-compose.yml", "STAKHANOV_SNAPSHOTS_INTERVAL", "STAKHANOV_SNAPSHOT_INTERVAL", checkCompose},
@@ -1802,6 +2083,7 @@ func TestChecksCatchMistakes(t *testing.T) {
 		{"docker-compose.yml", `"/stakhanov", "query"`, `"/stakhanov", "qeury"`, checkCompose},
 		{"docker-compose.yml", `"--endpoint", "http://127.0.0.1:8080"`, `"--endpoint", "http://127.0.0.1:9464"`, checkCompose},
 		{"docker-compose.yml", "snapshots/stakhanov-snapshot.duckdb", "stakhanov.duckdb", checkCompose},
+		{"docker-compose.yml", "        target: /var/lib/stakhanov\n        read_only: true\n      # The SQL endpoint's token", "        target: /var/lib/stakhanov\n        read_only: false\n      # The SQL endpoint's token", checkCompose},
 		{"docker-compose.yml", "        read_only: true\n    ports:\n      - 127.0.0.1:8888", "        read_only: false\n    ports:\n      - 127.0.0.1:8888", checkCompose},
 		{"docker-compose.yml", "    pull_policy: never\n", "", checkCompose},
 		{"docker-compose.yml", "    image: stakhanov:latest\n    # Always", "    image: stakhanov:dev\n    # Always", checkKubernetes},
