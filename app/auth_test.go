@@ -206,6 +206,13 @@ func TestEndpointAuthentication(t *testing.T) {
 	if err := QueryEndpoint(ctx, env, base, "SELECT 42 AS x", analytics.FormatCSV, &out); err != nil || out.String() != "x\n42\n" {
 		t.Errorf("QueryEndpoint with $%s: %q %v", EnvQueryToken, out.String(), err)
 	}
+	// in the sink's own container: its certificate file as the authority
+	// (deploy/README.md: kubectl exec … --query-tls-ca-file …/tls.crt)
+	own := ClientOptions{TokenFile: tokens, TLS: access.ClientTLSOptions{CAFile: cert}}
+	out.Reset()
+	if err := Query(ctx, own, f.path, "SELECT count(*) AS n FROM shifts", analytics.FormatCSV, &out); err != nil || out.String() != "n\n3\n" {
+		t.Errorf("Query trusting the server's own certificate: %q %v", out.String(), err)
+	}
 	if snap, err := Snapshot(ctx, SnapshotOptions{DuckDB: f.path, Client: good}); err != nil || snap.Tables["shifts"] != 3 {
 		t.Errorf("Snapshot: %+v %v", snap, err)
 	}
