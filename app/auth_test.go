@@ -225,7 +225,7 @@ func TestEndpointAuthentication(t *testing.T) {
 		advice   []string
 	}{
 		{"no token", ClientOptions{TLS: good.TLS}, base, ErrUnauthorized,
-			[]string{"no token was sent", "set STAKHANOV_ENDPOINTS_QUERY_TOKEN", "--query-token-file", "HTTP 401"}},
+			[]string{"no bearer token: set STAKHANOV_ENDPOINTS_QUERY_TOKEN to the endpoint's token", "--query-token-file", "HTTP 401"}},
 		{"a wrong token", ClientOptions{TokenFile: tokenFile(t, wrongToken), TLS: good.TLS}, base, ErrUnauthorized,
 			[]string{"the token from the file", "is not one it accepts"}},
 		{"the system's authorities", ClientOptions{TokenFile: tokens}, base, ErrTLS,

@@ -208,7 +208,7 @@ func certName(c *x509.Certificate) string {
 // unauthorizedAdvice says what to do about a 401.
 func (c *endpointClient) unauthorizedAdvice() string {
 	if c.token == "" {
-		return fmt.Sprintf("no token was sent: set %s to the endpoint's token, or pass --query-token-file with a file holding it (%s works too)",
+		return fmt.Sprintf("set %s to the endpoint's token, or pass --query-token-file with a file holding it (or name the file in %s)",
 			EnvQueryToken, EnvQueryTokenFile)
 	}
 	return fmt.Sprintf("the token from %s is not one it accepts: use a token of its endpoints.query_token_file (or its %s)", c.tokenFrom, EnvQueryToken)
