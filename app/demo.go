@@ -88,6 +88,10 @@ func Demo(ctx context.Context, o DemoOptions) (*DemoResult, error) {
 	if log == nil {
 		log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
+	if host, _, err := net.SplitHostPort(o.QueryAddr); err == nil && !loopbackName(host) {
+		return nil, fmt.Errorf("demo: --query-addr %s: the demo serves its endpoint on loopback only, without credentials; "+
+			"stakhanov run serves beyond it, with a token and TLS (docs/live-reading.md)", o.QueryAddr)
+	}
 	if err := prepareDemoFile(ctx, o.DuckDB); err != nil {
 		return nil, err
 	}
@@ -112,11 +116,6 @@ func Demo(ctx context.Context, o DemoOptions) (*DemoResult, error) {
 	}
 	lo := DefaultLiveOptions()
 	lo.QueryAddr, lo.SnapshotInterval = o.QueryAddr, 0
-	if host, _, err := net.SplitHostPort(lo.QueryAddr); lo.serves() && err == nil && !loopbackName(host) {
-		store.Close()
-		return nil, fmt.Errorf("demo: --query-addr %s: the demo serves its endpoint on loopback only, without credentials; "+
-			"stakhanov run serves beyond it, with a token and TLS (docs/live-reading.md)", lo.QueryAddr)
-	}
 	lv, err := startLive(ctx, lo, o.DuckDB, store, log)
 	if err != nil {
 		store.Close()

@@ -194,6 +194,14 @@ func TestFlags(t *testing.T) {
 	if err := demo(ctx, []string{"-h"}); !errors.Is(err, flag.ErrHelp) {
 		t.Errorf("demo -h: %v", err)
 	}
+	// the demo takes no credentials, so it serves loopback only
+	db := filepath.Join(t.TempDir(), "wide.duckdb")
+	if err := demo(ctx, []string{"--duckdb", db, "--query-addr", "0.0.0.0:0"}); err == nil || !strings.Contains(err.Error(), "loopback only") {
+		t.Errorf("demo beyond loopback: %v", err)
+	}
+	if _, err := os.Stat(db); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("the refused demo made %s (%v)", db, err)
+	}
 }
 
 // TestConfigCommand resolves run's options as `stakhanov config` prints
