@@ -312,10 +312,19 @@ func skipSpaceAndComments(s string) string {
 // and writes its result to w in format (one of Formats). A refused
 // statement is a *StatementError (ErrNotReadOnly); SQL DuckDB rejects
 // wraps ErrBadSQL. Nothing is written to w unless the query was accepted.
-func (s *Store) QueryReadOnly(ctx context.Context, query string, w io.Writer, format string) (err error) {
+func (s *Store) QueryReadOnly(ctx context.Context, query string, w io.Writer, format string) error {
 	if err := CheckFormat(format); err != nil {
 		return fmt.Errorf("analytics: query: %w", err)
 	}
+	return s.readOnly(ctx, query, func(conn *sql.Conn) error {
+		return writeResult(ctx, conn, query, w, format)
+	})
+}
+
+// readOnly passes query through the walls and calls fn with a connection
+// inside a READ ONLY transaction, rolled back after. Errors of fn are
+// classified as those of a running query.
+func (s *Store) readOnly(ctx context.Context, query string, fn func(*sql.Conn) error) (err error) {
 	conn, err := s.handle().Conn(ctx)
 	if err != nil {
 		return fmt.Errorf("analytics: query: %w", s.check(err))
@@ -336,7 +345,7 @@ func (s *Store) QueryReadOnly(ctx context.Context, query string, w io.Writer, fo
 			err = errors.Join(err, fmt.Errorf("analytics: query: rollback: %w", rbErr))
 		}
 	}()
-	if err := writeResult(ctx, conn, query, w, format); err != nil {
+	if err := fn(conn); err != nil {
 		return classifyQueryError(s.check(err))
 	}
 	return nil
