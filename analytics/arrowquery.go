@@ -4,12 +4,15 @@ import (
 	"context"
 	"database/sql"
 	"database/sql/driver"
+	"errors"
 	"fmt"
+	"io"
 	"strconv"
 	"strings"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/ipc"
 	duckdb "github.com/duckdb/duckdb-go/v2"
 )
 
@@ -204,4 +207,54 @@ func sqlType(info duckdb.TypeInfo) (string, bool) {
 		return "UNION(" + strings.Join(members, ", ") + ")", true
 	}
 	return "", false
+}
+
+// WriteArrowResult writes the record batches of rr to w in format, as
+// Query writes a result: an Arrow IPC stream for FormatArrow; otherwise the
+// batches are read through an in-memory DuckDB, so that table, CSV and
+// JSON render values exactly as Query renders them. For results that
+// arrived as Arrow from elsewhere (a Flight SQL server). Batches are read
+// as they come; a table holds its first TableWidthRows rows, as ever.
+func WriteArrowResult(ctx context.Context, rr array.RecordReader, w io.Writer, format string) error {
+	if err := CheckFormat(format); err != nil {
+		return err
+	}
+	if format == FormatArrow {
+		iw := ipc.NewWriter(w, ipc.WithSchema(rr.Schema()))
+		for rr.Next() {
+			if err := iw.Write(rr.RecordBatch()); err != nil {
+				return errors.Join(err, iw.Close())
+			}
+		}
+		if err := rr.Err(); err != nil {
+			return err // no end-of-stream marker: a reader sees it cut short
+		}
+		return iw.Close()
+	}
+	connector, err := duckdb.NewConnector("", initConn)
+	if err != nil {
+		return fmt.Errorf("analytics: rendering a result: %w", err)
+	}
+	db := sql.OpenDB(connector)
+	defer db.Close()
+	conn, err := db.Conn(ctx)
+	if err != nil {
+		return fmt.Errorf("analytics: rendering a result: %w", err)
+	}
+	defer conn.Close()
+	var release func()
+	err = conn.Raw(func(dc any) error {
+		a, err := duckdb.NewArrowFromConn(dc.(driver.Conn))
+		if err != nil {
+			return err
+		}
+		release, err = a.RegisterView(rr, "result")
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("analytics: rendering a result: %w", err)
+	}
+	// The view reads rr while the query runs: released after it.
+	defer release()
+	return writeResult(ctx, conn, `SELECT * FROM "result"`, w, format)
 }

@@ -1,11 +1,13 @@
 package analytics
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"testing"
 
 	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/ipc"
 )
 
 // TestResultSchemaReadOnly: the schema told before a query runs is the one
@@ -125,6 +127,53 @@ func TestQueryArrowReadOnly(t *testing.T) {
 		err := s.QueryArrowReadOnly(ctx, `SELECT 1`, func(array.RecordReader) error { return boom })
 		if !errors.Is(err, boom) {
 			t.Fatalf("got %v", err)
+		}
+	})
+}
+
+// TestWriteArrowResult: a result that arrives as Arrow renders as Query
+// renders the same rows, in every format.
+func TestWriteArrowResult(t *testing.T) {
+	s, _ := openTemp(t)
+	ctx := context.Background()
+	mustCommit(t, s, fullBatch(0, 0, 0))
+	const q = `SELECT * FROM shifts ORDER BY event_id`
+	for _, format := range []string{FormatTable, FormatCSV, FormatJSON} {
+		t.Run(format, func(t *testing.T) {
+			var want, got bytes.Buffer
+			if err := s.Query(ctx, q, &want, format); err != nil {
+				t.Fatal(err)
+			}
+			err := s.QueryArrowReadOnly(ctx, q, func(rr array.RecordReader) error {
+				return WriteArrowResult(ctx, rr, &got, format)
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if want.Len() < 100 || got.String() != want.String() {
+				t.Fatalf("through Arrow:\n%s\nQuery:\n%s", got.String(), want.String())
+			}
+		})
+	}
+	t.Run(FormatArrow, func(t *testing.T) {
+		var got bytes.Buffer
+		err := s.QueryArrowReadOnly(ctx, q, func(rr array.RecordReader) error {
+			return WriteArrowResult(ctx, rr, &got, FormatArrow)
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		r, err := ipc.NewReader(&got)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer r.Release()
+		var rows int64
+		for r.Next() {
+			rows += r.RecordBatch().NumRows()
+		}
+		if want := int64(count(t, s, "shifts")); rows != want || r.Err() != nil {
+			t.Fatalf("%d rows (%v), want %d", rows, r.Err(), want)
 		}
 	})
 }
