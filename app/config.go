@@ -91,8 +91,10 @@ func (c *RunConfig) Registry() *config.Registry {
 
 	r.Var(config.String(&lo.QueryAddr), "endpoints.query_addr", "query-addr",
 		`host:port of the read-only SQL endpoint (port 0: a free one, written to FILE.endpoint); "off": none; beyond loopback it needs a token or client certificates`)
-	r.Var(config.Duration(&lo.QueryTimeout), "endpoints.query_timeout", "query-timeout", "longest run of one endpoint query")
-	r.Var(config.Int(&lo.QueryMaxConcurrent), "endpoints.query_max_concurrent", "query-max-concurrent", "endpoint queries and snapshots at once; more get HTTP 503")
+	r.Var(config.String(&lo.FlightAddr), "endpoints.flight_addr", "flight-addr",
+		`host:port of the read-only Arrow Flight SQL server (port 0: a free one, written to FILE.flight); "off": none; beyond loopback only with a token`)
+	r.Var(config.Duration(&lo.QueryTimeout), "endpoints.query_timeout", "query-timeout", "longest run of one query (endpoint and Flight SQL)")
+	r.Var(config.Int(&lo.QueryMaxConcurrent), "endpoints.query_max_concurrent", "query-max-concurrent", "queries and snapshots at once, for the endpoint and for Flight SQL each; more get HTTP 503 (Flight SQL: RESOURCE_EXHAUSTED)")
 	// No flag: a token on the command line is visible to every user of
 	// the machine.
 	r.Add(&config.Option{Key: "endpoints.query_token", Usage: "bearer token the query endpoint requires (file or environment only; prefer query_token_file)",

@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"crypto/tls"
 	"crypto/x509"
 	"errors"
 	"fmt"
@@ -17,6 +18,7 @@ import (
 
 	"github.com/stakhanov/stakhanov/access"
 	"github.com/stakhanov/stakhanov/analytics"
+	"github.com/stakhanov/stakhanov/flightsql"
 )
 
 // DuckDB lets no other process open a file that one process holds
@@ -53,6 +55,22 @@ type LiveOptions struct {
 	// QueryMaxConcurrent bounds the queries (and snapshots) the endpoint
 	// runs at once; more get HTTP 503. Default 4.
 	QueryMaxConcurrent int
+	// FlightAddr is the host:port of the Arrow Flight SQL server, which
+	// serves the same read-only SQL to Flight SQL clients (ADBC, JDBC:
+	// DBeaver, Superset, Tableau); port 0 takes a free port. Default
+	// "127.0.0.1:0", like QueryAddr: on loopback it is as open as the
+	// HTTP endpoint and costs nothing idle. "off" (or "") serves none.
+	// Beyond loopback it needs FlightToken, or the pipeline refuses to
+	// start. Its URL (grpc://host:port, grpc+tls:// with FlightTLS) is
+	// written to FILE.flight.
+	FlightAddr string
+	// FlightToken returns the bearer token the Flight SQL server requires
+	// of every call (called per call, so a token file may change); nil:
+	// none, which only loopback allows. Set from the same token options as
+	// the HTTP endpoint's.
+	FlightToken func() (string, error)
+	// FlightTLS, when set, makes the Flight SQL server serve TLS.
+	FlightTLS *tls.Config
 	// SnapshotDir receives the snapshots, periodic and requested (POST
 	// /v1/snapshot writes nowhere else). Default "": <DuckDB file>.snapshot
 	// beside the file.
@@ -67,14 +85,17 @@ type LiveOptions struct {
 const (
 	DefaultQueryAddr        = "127.0.0.1:0"
 	DefaultSnapshotInterval = 15 * time.Minute
-	// QueryAddrOff turns the endpoint off.
-	QueryAddrOff = "off"
+	// QueryAddrOff turns the endpoint off (and, as FlightAddr, the
+	// Flight SQL server).
+	QueryAddrOff      = "off"
+	DefaultFlightAddr = "127.0.0.1:0"
 )
 
 // DefaultLiveOptions returns the documented defaults.
 func DefaultLiveOptions() LiveOptions {
 	return LiveOptions{
 		QueryAddr:          DefaultQueryAddr,
+		FlightAddr:         DefaultFlightAddr,
 		QueryTimeout:       analytics.DefaultQueryTimeout,
 		QueryMaxConcurrent: analytics.DefaultMaxConcurrent,
 		SnapshotInterval:   DefaultSnapshotInterval,
@@ -98,14 +119,33 @@ func (o LiveOptions) Validate() error {
 	fail := func(f string, a ...any) error {
 		return fmt.Errorf("%w: %s", ErrInvalidLiveOptions, fmt.Sprintf(f, a...))
 	}
-	if o.serves() {
-		_, port, err := net.SplitHostPort(o.QueryAddr)
+	checkAddr := func(what, addr string) error {
+		_, port, err := net.SplitHostPort(addr)
 		if err != nil {
-			return fail("query address %q: %v (want host:port, or %q)", o.QueryAddr, err, QueryAddrOff)
+			return fail("%s address %q: %v (want host:port, or %q)", what, addr, err, QueryAddrOff)
 		}
 		if n, err := strconv.ParseUint(port, 10, 16); err != nil || (n == 0 && port != "0") {
-			return fail("query address %q: bad port", o.QueryAddr)
+			return fail("%s address %q: bad port", what, addr)
 		}
+		return nil
+	}
+	if o.serves() {
+		if err := checkAddr("query", o.QueryAddr); err != nil {
+			return err
+		}
+	}
+	if o.servesFlight() {
+		if err := checkAddr("flight", o.FlightAddr); err != nil {
+			return err
+		}
+		// An address that is a name is checked once bound (startFlight).
+		if host, _, _ := net.SplitHostPort(o.FlightAddr); o.FlightToken == nil && !loopbackName(host) &&
+			(host == "" || net.ParseIP(strings.Trim(host, "[]")) != nil) {
+			return fail("flight address %q is beyond loopback and the Flight SQL server has no token: it would serve SQL to anyone "+
+				"who reaches it; bind it to loopback (--flight-addr 127.0.0.1:PORT) or give the server a token", o.FlightAddr)
+		}
+	}
+	if o.serves() || o.servesFlight() {
 		if o.QueryTimeout <= 0 {
 			return fail("query timeout %v not positive", o.QueryTimeout)
 		}
@@ -118,7 +158,7 @@ func (o LiveOptions) Validate() error {
 		if err := o.QueryTLS.Validate(); err != nil {
 			return fail("query endpoint: %v", err)
 		}
-		if host, _, _ := net.SplitHostPort(o.QueryAddr); !loopbackName(host) && !o.credentials() {
+		if host, _, _ := net.SplitHostPort(o.QueryAddr); o.serves() && !loopbackName(host) && !o.credentials() {
 			return fmt.Errorf("%w: %w: endpoints.query_addr (--query-addr) %s is reachable from other machines: %s",
 				ErrInvalidLiveOptions, ErrNoCredentials, o.QueryAddr, credentialsAdvice)
 		}
@@ -146,13 +186,19 @@ func loopbackName(host string) bool {
 	if strings.EqualFold(host, "localhost") {
 		return true
 	}
-	ip := net.ParseIP(host)
+	ip := net.ParseIP(strings.Trim(host, "[]"))
 	return ip != nil && ip.IsLoopback()
 }
+
+func (o LiveOptions) servesFlight() bool { return o.FlightAddr != "" && o.FlightAddr != QueryAddrOff }
 
 // EndpointFile is the sidecar file in which a process holding the DuckDB
 // file at path writes its endpoint's URL while it serves one.
 func EndpointFile(path string) string { return path + ".endpoint" }
+
+// FlightFile is the sidecar file in which a process holding the DuckDB
+// file at path writes its Flight SQL server's URL while it serves one.
+func FlightFile(path string) string { return path + ".flight" }
 
 // DefaultSnapshotDir is where snapshots of the file at path go unless
 // configured otherwise.
@@ -170,9 +216,13 @@ type live struct {
 	URL     string
 	srv     *http.Server
 	sidecar string
-	cancel  context.CancelFunc
-	wg      sync.WaitGroup
-	log     *slog.Logger
+	// FlightURL is the Flight SQL server's grpc[+tls]://host:port.
+	FlightURL     string
+	flight        *flightsql.Server
+	flightSidecar string
+	cancel        context.CancelFunc
+	wg            sync.WaitGroup
+	log           *slog.Logger
 }
 
 // startLive starts what o asks for over store, the DuckDB file at path.
@@ -192,6 +242,12 @@ func startLive(ctx context.Context, o LiveOptions, path string, store *analytics
 	if o.serves() {
 		if err := l.serve(ctx, lctx, o, path, abs, dir, store, log); err != nil {
 			cancel()
+			return nil, err
+		}
+	}
+	if o.servesFlight() {
+		if err := l.startFlight(ctx, o, path, abs, store, log); err != nil {
+			l.stop()
 			return nil, err
 		}
 	}
@@ -328,6 +384,47 @@ func certifiedHost(leaf *x509.Certificate, hostport string, log *slog.Logger) st
 	return hostport
 }
 
+// startFlight starts the Flight SQL server o asks for over store.
+func (l *live) startFlight(ctx context.Context, o LiveOptions, path, abs string, store *analytics.Store, log *slog.Logger) error {
+	fo := flightsql.DefaultOptions()
+	fo.QueryTimeout, fo.MaxConcurrent = o.QueryTimeout, o.QueryMaxConcurrent
+	fo.Token, fo.TLS, fo.DuckDBPath, fo.Logger = o.FlightToken, o.FlightTLS, abs, log
+	srv, err := flightsql.New(store, fo)
+	if err != nil {
+		return fmt.Errorf("flight SQL server: %w", err)
+	}
+	var lc net.ListenConfig
+	ln, err := lc.Listen(ctx, "tcp", o.FlightAddr)
+	if err != nil {
+		return fmt.Errorf("flight SQL server: %w", err)
+	}
+	bound := ln.Addr().(*net.TCPAddr)
+	if err := fo.CheckExposure(bound); err != nil {
+		ln.Close()
+		return fmt.Errorf("--flight-addr %s: %w (bind it to loopback, --flight-addr 127.0.0.1:PORT, or give the server a token)", o.FlightAddr, err)
+	}
+	scheme := flightsql.SchemePlain
+	if o.FlightTLS != nil {
+		scheme = flightsql.SchemeTLS
+	}
+	l.flight, l.FlightURL = srv, scheme+"://"+dialable(bound, o.FlightAddr)
+	l.wg.Go(func() {
+		if err := srv.Serve(ln); err != nil {
+			log.Error("flight SQL server stopped", "err", err)
+		}
+	})
+	if path != ":memory:" {
+		l.flightSidecar = FlightFile(path)
+		if err := writeFileAtomic(l.flightSidecar, []byte(l.FlightURL+"\n")); err != nil {
+			log.Warn("could not write the Flight SQL address file; clients need the address from this log", "path", l.flightSidecar, "err", err)
+			l.flightSidecar = ""
+		}
+	}
+	log.Info("serving read-only SQL over Arrow Flight SQL", "url", l.FlightURL, "address_file", l.flightSidecar,
+		"token", o.FlightToken != nil, "tls", o.FlightTLS != nil)
+	return nil
+}
+
 // dialable is the address a local client dials for a listener's address:
 // an unspecified IP (all interfaces) becomes loopback, IPv6 only if the
 // configured host was IPv6 (Go reports "0.0.0.0" bound dual-stack as "::").
@@ -390,14 +487,22 @@ func (l *live) stop() {
 		}
 		cancel()
 	}
+	if l.flight != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		l.flight.Shutdown(ctx) // cancels the calls still running after the grace
+		cancel()
+	}
 	l.cancel() // interrupts what Shutdown's grace left, and the schedule
 	if l.srv != nil {
 		_ = l.srv.Close()
 	}
 	l.wg.Wait()
-	if l.sidecar != "" {
-		if err := os.Remove(l.sidecar); err != nil && !errors.Is(err, os.ErrNotExist) {
-			l.log.Warn("could not remove the endpoint file", "path", l.sidecar, "err", err)
+	for _, f := range []string{l.sidecar, l.flightSidecar} {
+		if f == "" {
+			continue
+		}
+		if err := os.Remove(f); err != nil && !errors.Is(err, os.ErrNotExist) {
+			l.log.Warn("could not remove the address file", "path", f, "err", err)
 		}
 	}
 }

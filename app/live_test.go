@@ -23,6 +23,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/ipc"
 
 	"github.com/stakhanov/stakhanov/analytics"
+	"github.com/stakhanov/stakhanov/flightsql"
 	"github.com/stakhanov/stakhanov/ingest"
 	"github.com/stakhanov/stakhanov/internal/testenv"
 )
@@ -222,12 +223,37 @@ done:
 		}
 	})
 
+	t.Run("Flight SQL", func(t *testing.T) {
+		b, err := os.ReadFile(FlightFile(path))
+		if err != nil {
+			t.Fatal(err)
+		}
+		uri := strings.TrimSpace(string(b))
+		if !strings.HasPrefix(uri, "grpc://127.0.0.1:") {
+			t.Fatalf("%s holds %q", FlightFile(path), uri)
+		}
+		var out bytes.Buffer
+		if err := QueryFlight(ctx, uri, "SELECT count(*) AS n FROM shifts", analytics.FormatCSV, flightsql.ClientOptions{}, &out); err != nil {
+			t.Fatal(err)
+		}
+		n, err := strconv.ParseInt(strings.TrimPrefix(strings.TrimSpace(out.String()), "n\n"), 10, 64)
+		if err != nil || n == 0 || n > valid {
+			t.Fatalf("count through Flight SQL: %q (%v)", out.String(), err)
+		}
+		err = QueryFlight(ctx, uri, "INSERT INTO shifts (event_id) VALUES ('forged')", analytics.FormatCSV, flightsql.ClientOptions{}, io.Discard)
+		if !errors.Is(err, analytics.ErrNotReadOnly) || !strings.Contains(err.Error(), "INSERT") {
+			t.Fatalf("INSERT through Flight SQL: %v", err)
+		}
+	})
+
 	cancel()
 	if err := <-ran; err != nil {
 		t.Fatal(err)
 	}
-	if _, err := os.Stat(EndpointFile(path)); !errors.Is(err, os.ErrNotExist) {
-		t.Errorf("endpoint file left after a clean stop: %v", err)
+	for _, f := range []string{EndpointFile(path), FlightFile(path)} {
+		if _, err := os.Stat(f); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("%s left after a clean stop: %v", f, err)
+		}
 	}
 	// the file is free again: query opens it
 	var out bytes.Buffer
@@ -343,6 +369,26 @@ func TestLiveOptionsValidate(t *testing.T) {
 		o.QueryAddr = c.addr
 		if err := o.Validate(); (err == nil) != c.ok || (err != nil && !errors.Is(err, ErrInvalidLiveOptions)) {
 			t.Errorf("%q: %v", c.addr, err)
+		}
+	}
+	tok := func() (string, error) { return "t", nil }
+	for _, c := range []struct {
+		addr  string
+		token func() (string, error)
+		ok    bool
+	}{
+		{"127.0.0.1:0", nil, true}, {"localhost:31337", nil, true}, {"[::1]:0", nil, true}, {"off", nil, true},
+		{"0.0.0.0:31337", nil, false}, {":31337", nil, false}, {"[::]:0", nil, false}, {"192.0.2.1:0", nil, false},
+		{"0.0.0.0:31337", tok, true}, {"localhost", nil, false},
+	} {
+		o := DefaultLiveOptions()
+		o.FlightAddr, o.FlightToken = c.addr, c.token
+		err := o.Validate()
+		if (err == nil) != c.ok || (err != nil && !errors.Is(err, ErrInvalidLiveOptions)) {
+			t.Errorf("flight %q (token %v): %v", c.addr, c.token != nil, err)
+		}
+		if err != nil && strings.Contains(c.addr, ":") && !strings.Contains(err.Error(), "--flight-addr") {
+			t.Errorf("flight %q: the refusal names no option: %v", c.addr, err)
 		}
 	}
 	o := DefaultLiveOptions()

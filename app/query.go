@@ -12,7 +12,10 @@ import (
 	"strings"
 	"time"
 
+	"github.com/apache/arrow-go/v18/arrow/array"
+
 	"github.com/stakhanov/stakhanov/analytics"
+	"github.com/stakhanov/stakhanov/flightsql"
 )
 
 // Query runs SQL over the DuckDB file at path, read-only, and writes the
@@ -354,4 +357,19 @@ func exportFile(ctx context.Context, path, out string) (*analytics.SnapshotResul
 	}
 	defer store.Close()
 	return analytics.ExportParquet(ctx, store.DB(), out)
+}
+
+// QueryFlight runs SQL on the Arrow Flight SQL server at uri
+// (grpc://host:port or grpc+tls://host:port) and writes the result to w in
+// format, rendered as Query renders it. Errors from the server are
+// *flightsql.RemoteError, wrapping the sentinels QueryEndpoint's errors do
+// (analytics.ErrNotReadOnly, ErrBadSQL, ErrBusy, ErrCorrupt,
+// context.DeadlineExceeded) or flightsql.ErrUnauthenticated.
+func QueryFlight(ctx context.Context, uri, sql, format string, o flightsql.ClientOptions, w io.Writer) error {
+	if err := analytics.CheckFormat(format); err != nil {
+		return err
+	}
+	return flightsql.Query(ctx, uri, sql, o, func(rr array.RecordReader) error {
+		return analytics.WriteArrowResult(ctx, rr, w, format)
+	})
 }

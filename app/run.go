@@ -26,7 +26,8 @@ type RunOptions struct {
 	ReportEvery time.Duration
 	// Live configures reading the DuckDB file while the pipeline holds it
 	// (sink role only): the read-only SQL endpoint (Live.QueryAddr, default
-	// 127.0.0.1:0, "off" for none) and snapshots (Live.SnapshotDir, default
+	// 127.0.0.1:0, "off" for none), the Arrow Flight SQL server
+	// (Live.FlightAddr, likewise) and snapshots (Live.SnapshotDir, default
 	// <DuckDB file>.snapshot; Live.SnapshotInterval, default 15 min, 0 for
 	// none). Its zero value serves nothing and takes no snapshots.
 	Live LiveOptions

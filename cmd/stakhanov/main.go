@@ -5,6 +5,8 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -24,6 +26,7 @@ import (
 	"github.com/stakhanov/stakhanov/analytics"
 	"github.com/stakhanov/stakhanov/app"
 	"github.com/stakhanov/stakhanov/config"
+	"github.com/stakhanov/stakhanov/flightsql"
 	"github.com/stakhanov/stakhanov/ingest"
 	"github.com/stakhanov/stakhanov/simulator"
 )
@@ -37,7 +40,7 @@ Usage:
   stakhanov status   --brokers HOST:PORT[,…] [--config FILE] [--json]  each partition's committed offset, lag, owner, stream time
   stakhanov broker   [--listen 127.0.0.1:9092]       an embedded Kafka-protocol broker for development
   stakhanov simulate --brokers HOST:PORT[,…]         produce simulated plants' shift events
-  stakhanov query    [--duckdb FILE] [--format table|csv|json|arrow] [--endpoint URL] SQL
+  stakhanov query    [--duckdb FILE] [--format table|csv|json|arrow] [--endpoint URL | --flight URL] SQL
   stakhanov snapshot [--duckdb FILE] [--endpoint URL] a consistent copy (DuckDB file + Parquet) that nobody holds
   stakhanov export   [--duckdb FILE] --out DIR       the tables as Parquet, partitioned by industry, plant and month
   stakhanov token    [--out FILE]                    a new bearer token for the query endpoint
@@ -185,7 +188,8 @@ func run(ctx context.Context, args []string) error {
 		`While the sink (--role sink or all) holds the DuckDB file, no other process can open it.
 Analysts read it through the read-only SQL endpoint this process serves (--query-addr;
 its URL is written to FILE.endpoint, which "stakhanov query|snapshot|export" find by
-themselves) and through snapshots in --snapshot-dir, taken every --snapshot-interval
+themselves), through its Arrow Flight SQL server (--flight-addr; its URL is written to
+FILE.flight) and through snapshots in --snapshot-dir, taken every --snapshot-interval
 and on request (POST /v1/snapshot, "stakhanov snapshot"). See docs/live-reading.md.
 
 On loopback (the default) the endpoint may be open. On any other address it requires
@@ -378,15 +382,20 @@ func simulate(ctx context.Context, args []string) error {
 }
 
 func query(ctx context.Context, args []string) error {
-	fs := newFlags("query", "query [--duckdb FILE] [--format table|csv|json|arrow] [--endpoint URL] SQL",
+	fs := newFlags("query", "query [--duckdb FILE] [--format table|csv|json|arrow] [--endpoint URL | --flight URL] SQL",
 		`Runs one SQL statement over the DuckDB file, read-only. A file no process holds is opened
 directly. A file a running pipeline holds is queried through the endpoint that pipeline
-serves (found through FILE.endpoint, or given with --endpoint); it answers one SELECT
-(or DESCRIBE, SHOW, SUMMARIZE, EXPLAIN) per request and refuses anything that writes.
+serves (found through FILE.endpoint, or given with --endpoint), or through its Arrow
+Flight SQL server with --flight (grpc://host:port, grpc+tls://host:port; the pipeline
+writes it to FILE.flight). Either answers one SELECT (or DESCRIBE, SHOW, SUMMARIZE,
+EXPLAIN) per request and refuses anything that writes.
 --format arrow writes an Arrow IPC stream: redirect it to a file or a pipe.`, clientAbout)
 	duck := fs.String("duckdb", "stakhanov.duckdb", "DuckDB file to read")
 	format := fs.String("format", analytics.FormatTable, "output format: "+strings.Join(analytics.Formats, ", "))
 	endpoint := fs.String("endpoint", "", "query this endpoint (http://host:port or https://…) instead of finding one for --duckdb")
+	flightURL := fs.String("flight", "", "query this Arrow Flight SQL server (grpc://host:port or grpc+tls://host:port)")
+	tokenFile := fs.String("flight-token-file", "", "file holding the Flight SQL server's token (sent as a bearer token)")
+	caFile := fs.String("flight-ca-file", "", "PEM file of the authorities to trust for grpc+tls:// (default: the system's)")
 	client := clientFlags(fs)
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -399,13 +408,50 @@ serves (found through FILE.endpoint, or given with --endpoint); it answers one S
 	if *format == analytics.FormatArrow && isTerminal(os.Stdout) {
 		return errors.New("--format arrow writes binary: redirect standard output to a file or a pipe")
 	}
-	if *endpoint != "" {
-		if err := analytics.CheckFormat(*format); err != nil {
+	if err := analytics.CheckFormat(*format); err != nil {
+		return err
+	}
+	switch {
+	case *flightURL != "" && *endpoint != "":
+		return errors.New("give --endpoint or --flight, not both")
+	case *flightURL != "":
+		o, err := flightClientOptions(*tokenFile, *caFile)
+		if err != nil {
 			return err
 		}
+		return app.QueryFlight(ctx, *flightURL, sql, *format, o, os.Stdout)
+	case *endpoint != "":
 		return app.QueryEndpoint(ctx, client(), *endpoint, sql, *format, os.Stdout)
 	}
 	return app.Query(ctx, client(), *duck, sql, *format, os.Stdout)
+}
+
+// flightClientOptions reads the token and the authorities for a Flight
+// SQL client. The token is read from a file, never taken on the command
+// line, where every user of the machine could read it.
+func flightClientOptions(tokenFile, caFile string) (flightsql.ClientOptions, error) {
+	var o flightsql.ClientOptions
+	if tokenFile != "" {
+		b, err := os.ReadFile(tokenFile)
+		if err != nil {
+			return o, fmt.Errorf("--flight-token-file: %w", err)
+		}
+		if o.Token = strings.TrimSpace(string(b)); o.Token == "" {
+			return o, fmt.Errorf("--flight-token-file %s is empty", tokenFile)
+		}
+	}
+	if caFile != "" {
+		pem, err := os.ReadFile(caFile)
+		if err != nil {
+			return o, fmt.Errorf("--flight-ca-file: %w", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return o, fmt.Errorf("--flight-ca-file %s holds no PEM certificate", caFile)
+		}
+		o.TLS = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
+	}
+	return o, nil
 }
 
 func isTerminal(f *os.File) bool {
