@@ -4,7 +4,7 @@ GO ?= go
 
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: demo test deps build bench fuzz clean notebooks notebooks-html deploy-test mutate
+.PHONY: demo test deps build bench fuzz clean notebooks notebooks-html deploy-test mutate flight-jdbc-driver
 
 ## demo: build the binary and run the whole pipeline on the embedded broker
 demo: build
@@ -45,11 +45,31 @@ $(NB_VENV)/.ok:
 	$(NB_PYTHON) -m pip install -q --disable-pip-version-check -r notebooks/requirements.txt
 	@touch $@
 
+# The Apache Arrow Flight SQL JDBC driver (one shaded jar, what DBeaver,
+# Superset and Tableau load) for the JDBC check of the Flight SQL server
+# (flightsql's TestJDBC): fetched from Maven Central once, into a cache
+# outside the repository.
+STAKHANOV_CACHE ?= $(HOME)/.cache/stakhanov
+FLIGHT_JDBC_VERSION := 18.3.0
+FLIGHT_JDBC_DIR := $(STAKHANOV_CACHE)/flight-sql-jdbc-$(FLIGHT_JDBC_VERSION)
+FLIGHT_JDBC_JAR := $(FLIGHT_JDBC_DIR)/flight-sql-jdbc-driver-$(FLIGHT_JDBC_VERSION).jar
+$(FLIGHT_JDBC_JAR):
+	@echo "fetching the Flight SQL JDBC driver $(FLIGHT_JDBC_VERSION) into $(FLIGHT_JDBC_DIR)"
+	@rm -rf $(FLIGHT_JDBC_DIR).tmp
+	mvn -B -q -Dstyle.color=never org.apache.maven.plugins:maven-dependency-plugin:3.8.1:copy \
+	  -Dartifact=org.apache.arrow:flight-sql-jdbc-driver:$(FLIGHT_JDBC_VERSION) -DoutputDirectory=$(FLIGHT_JDBC_DIR).tmp
+	@rm -rf $(FLIGHT_JDBC_DIR) && mv $(FLIGHT_JDBC_DIR).tmp $(FLIGHT_JDBC_DIR)
+
+## flight-jdbc-driver: fetch the Flight SQL JDBC driver into the cache
+flight-jdbc-driver: $(FLIGHT_JDBC_JAR)
+
 ## test: vet, the whole suite, the race detector on the pure-Go layers, the
 ## Kafka-facing tests again against real Apache Kafka (TLS and SASL
-## included), the deployment files, and the notebooks
+## included), the deployment files, and the notebooks; the Flight SQL
+## server is read by Python's ADBC driver and the JDBC driver in the suite
 test: export STAKHANOV_PYTHON ?= $(NB_PYTHON)
-test: deps $(NB_VENV)/.ok
+test: export STAKHANOV_FLIGHT_JDBC_JAR ?= $(FLIGHT_JDBC_JAR)
+test: deps $(NB_VENV)/.ok $(FLIGHT_JDBC_JAR)
 	$(GO) vet ./...
 	$(GO) test -count=1 ./...
 	$(GO) test -count=1 -race ./shift/... ./processors/... ./ingest/... ./simulator/... ./access/...
@@ -85,7 +105,6 @@ fuzz:
 ## a mutant lives that TESTING.md does not list as equivalent, or when less
 ## than 90 % of processors/' mutants (95 % of shift/'s) are killed. About 10 minutes on 2
 ## cores: run it before every change to the rules (TESTING.md).
-STAKHANOV_CACHE ?= $(HOME)/.cache/stakhanov
 GREMLINS_VERSION := v0.6.0
 GREMLINS := $(STAKHANOV_CACHE)/gremlins-$(GREMLINS_VERSION)/gremlins
 $(GREMLINS):
