@@ -420,7 +420,7 @@ func (l *live) startFlight(ctx context.Context, o LiveOptions, path, abs string,
 			l.flightSidecar = ""
 		}
 	}
-	log.Info("serving read-only SQL over Arrow Flight SQL", "url", l.FlightURL, "address_file", l.flightSidecar,
+	log.Info("serving Arrow Flight SQL", "url", l.FlightURL, "address_file", l.flightSidecar,
 		"token", o.FlightToken != nil, "tls", o.FlightTLS != nil)
 	return nil
 }

@@ -343,14 +343,16 @@ func TestSnapshotSchedule(t *testing.T) {
 	lv.stop()
 	l := logs.String()
 	if !strings.Contains(l, "rows=\"map[alerts:0 norms:0 rejects:0 shifts:0]\"") ||
-		strings.Count(l, "serving read-only SQL") != 1 {
+		strings.Count(l, "serving read-only SQL") != 1 || strings.Count(l, "serving Arrow Flight SQL") != 1 {
 		t.Errorf("log:\n%s", l)
 	}
 	if _, err := os.Stat(filepath.Join(DefaultSnapshotDir(path), analytics.SnapshotFile)); err != nil {
 		t.Error(err)
 	}
-	if _, err := os.Stat(EndpointFile(path)); !errors.Is(err, os.ErrNotExist) {
-		t.Errorf("endpoint file after stop: %v", err)
+	for _, f := range []string{EndpointFile(path), FlightFile(path)} {
+		if _, err := os.Stat(f); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("%s after stop: %v", f, err)
+		}
 	}
 	if _, err := LiveEndpoint(context.Background(), ClientOptions{}, path); !errors.Is(err, ErrNoEndpoint) {
 		t.Error("an endpoint answers after stop")
