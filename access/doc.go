@@ -1,5 +1,6 @@
 // Package access decides who may use the endpoints that serve the
-// pipeline's data (the read-only SQL endpoint, snapshots on request):
+// pipeline's data (the read-only SQL endpoint, snapshots on request, the
+// Arrow Flight SQL server, which takes the same tokens and TLS):
 //
 //   - bearer tokens, from a file that is re-read when it changes (so a
 //     token is rotated without a restart) or from the environment, kept

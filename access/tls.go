@@ -176,10 +176,10 @@ func (s *ServerTLS) Certificate() *tls.Certificate {
 	}
 	prev := s.cert
 	if err := s.load(now); err != nil {
-		s.log.Warn("query endpoint: the TLS certificate files changed but cannot be loaded: still serving the previous certificate", "err", err)
+		s.log.Warn("query TLS: the certificate files changed but cannot be loaded: still serving the previous certificate", "err", err)
 		return prev
 	}
-	s.log.Info("query endpoint: TLS certificate re-read", "cert", s.o.CertFile, "subject", s.cert.Leaf.Subject.String(),
+	s.log.Info("query TLS: certificate re-read", "cert", s.o.CertFile, "subject", s.cert.Leaf.Subject.String(),
 		"not_after", s.cert.Leaf.NotAfter.UTC().Format(time.RFC3339))
 	return s.cert
 }

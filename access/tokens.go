@@ -200,14 +200,14 @@ func (t *Tokens) current() ([][sha256.Size]byte, error) {
 	had := t.err == nil
 	if err := t.load(now); err != nil {
 		if had { // once per failure, not once per request
-			t.log.Error("query endpoint: its token file cannot be read: every request is refused until it can", "path", t.o.File, "err", err)
+			t.log.Error("the query token file cannot be read: every request and Flight SQL call is refused until it can", "path", t.o.File, "err", err)
 		}
 		return nil, err
 	}
 	if had {
-		t.log.Info("query endpoint: token file changed, tokens re-read", "path", t.o.File, "tokens", len(t.sums))
+		t.log.Info("query token file changed, tokens re-read", "path", t.o.File, "tokens", len(t.sums))
 	} else {
-		t.log.Info("query endpoint: token file readable again", "path", t.o.File, "tokens", len(t.sums))
+		t.log.Info("query token file readable again", "path", t.o.File, "tokens", len(t.sums))
 	}
 	return t.sums, nil
 }

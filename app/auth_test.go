@@ -17,6 +17,7 @@ import (
 
 	"github.com/stakhanov/stakhanov/access"
 	"github.com/stakhanov/stakhanov/analytics"
+	"github.com/stakhanov/stakhanov/flightsql"
 	"github.com/stakhanov/stakhanov/internal/testenv"
 	"github.com/stakhanov/stakhanov/internal/testpki"
 )
@@ -324,6 +325,64 @@ func TestEndpointBeyondLoopback(t *testing.T) {
 	}
 }
 
+// TestFlightBeyondLoopback: the Flight SQL server on every interface
+// starts only with the endpoint's credentials, refused with the same
+// options named; with a token and no TLS it warns, and still refuses
+// calls without the token.
+func TestFlightBeyondLoopback(t *testing.T) {
+	o := DefaultLiveOptions()
+	o.FlightAddr = "0.0.0.0:0"
+	f, err := startAuthFixture(t, o)
+	if !errors.Is(err, ErrNoCredentials) || !strings.Contains(err.Error(), "endpoints.flight_addr (--flight-addr) 0.0.0.0:0") ||
+		!strings.Contains(err.Error(), credentialsAdvice) {
+		t.Fatalf("started beyond loopback without credentials: %v", err)
+	}
+	for _, file := range []string{FlightFile(f.path), EndpointFile(f.path)} {
+		if _, err := os.Stat(file); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("a refused start wrote %s (%v)", file, err)
+		}
+	}
+	// the same through Run, before anything connects or listens
+	ro := DefaultRunOptions("127.0.0.1:1")
+	ro.DuckDB.Path = filepath.Join(t.TempDir(), "never.duckdb")
+	ro.MetricsAddr = "off"
+	ro.Live.QueryAddr, ro.Live.FlightAddr = "off", ":0"
+	if _, err := Run(context.Background(), ro); !errors.Is(err, ErrNoCredentials) || !strings.Contains(err.Error(), "--flight-addr") {
+		t.Errorf("Run with Flight SQL beyond loopback without credentials: %v", err)
+	}
+	if _, err := os.Stat(ro.DuckDB.Path); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("Run refused but created %s", ro.DuckDB.Path)
+	}
+
+	o.QueryAddr, o.QueryToken = "off", testToken
+	f, err = startAuthFixture(t, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(f.logs.String(), "level=WARN msg=\"flight SQL server listens beyond this machine without TLS") {
+		t.Errorf("no warning of a token in the clear:\n%s", f.logs.String())
+	}
+	uri := f.lv.FlightURL
+	if !strings.HasPrefix(uri, "grpc://127.0.0.1:") {
+		t.Fatalf("Flight SQL URL %s", uri)
+	}
+	ctx := context.Background()
+	var out bytes.Buffer
+	if err := QueryFlight(ctx, ClientOptions{}, uri, "SELECT 1 AS one", analytics.FormatCSV, &out); !errors.Is(err, flightsql.ErrUnauthenticated) {
+		t.Errorf("without the token: %v", err)
+	}
+	if err := QueryFlight(ctx, ClientOptions{Token: testToken}, uri, "SELECT 1 AS one", analytics.FormatCSV, &out); err != nil || out.String() != "one\n1\n" {
+		t.Errorf("with the token: %q %v", out.String(), err)
+	}
+	err = QueryFlight(ctx, ClientOptions{Token: testToken}, strings.Replace(uri, "grpc:", "grpc+tls:", 1), "SELECT 1", analytics.FormatCSV, io.Discard)
+	if !errors.Is(err, ErrTLS) || !strings.Contains(err.Error(), "it does not speak TLS: use grpc:// rather than grpc+tls://") {
+		t.Errorf("grpc+tls:// to a plaintext server: %v", err)
+	}
+	if strings.Contains(f.logs.String(), testToken) {
+		t.Errorf("the token is in the log:\n%s", f.logs.String())
+	}
+}
+
 // TestEndpointClientCertificates: client certificates alone are
 // credentials enough beyond loopback; a client without one, or with one
 // of another authority, is told what to pass.
@@ -335,7 +394,7 @@ func TestEndpointClientCertificates(t *testing.T) {
 	clientCert, clientKey := ca.ClientCert(t, "analyst")
 	strangerCert, strangerKey := other.ClientCert(t, "stranger")
 	o := DefaultLiveOptions()
-	o.QueryAddr = "0.0.0.0:0"
+	o.QueryAddr, o.FlightAddr = "0.0.0.0:0", "0.0.0.0:0"
 	o.QueryTLS = access.TLSOptions{CertFile: cert, KeyFile: key, ClientCAFile: ca.CAFile}
 	f, err := startAuthFixture(t, o)
 	if err != nil {
@@ -343,8 +402,8 @@ func TestEndpointClientCertificates(t *testing.T) {
 	}
 	// the certificate names localhost, not 127.0.0.1: the endpoint file
 	// says localhost, so that a local client verifies it
-	if !strings.HasPrefix(f.lv.URL, "https://localhost:") {
-		t.Errorf("endpoint URL %s, want https://localhost:…", f.lv.URL)
+	if !strings.HasPrefix(f.lv.URL, "https://localhost:") || !strings.HasPrefix(f.lv.FlightURL, "grpc+tls://localhost:") {
+		t.Errorf("endpoint URL %s, Flight SQL URL %s, want https://localhost:… and grpc+tls://localhost:…", f.lv.URL, f.lv.FlightURL)
 	}
 	ctx := context.Background()
 	for _, c := range []struct {
@@ -356,22 +415,35 @@ func TestEndpointClientCertificates(t *testing.T) {
 		{"no certificate", access.ClientTLSOptions{CAFile: ca.CAFile}, "--query-tls-cert-file and --query-tls-key-file"},
 		{"a stranger's", access.ClientTLSOptions{CAFile: ca.CAFile, CertFile: strangerCert, KeyFile: strangerKey}, "refused the client certificate " + strangerCert},
 	} {
-		var out bytes.Buffer
-		err := Query(ctx, ClientOptions{TLS: c.tls}, f.path, "SELECT count(*) AS n FROM shifts", analytics.FormatCSV, &out)
-		if c.advice == "" {
-			if err != nil || out.String() != "n\n3\n" {
-				t.Errorf("%s: %q %v", c.name, out.String(), err)
+		for _, through := range []struct {
+			name  string
+			query func(io.Writer) error
+		}{
+			{"endpoint", func(w io.Writer) error {
+				return Query(ctx, ClientOptions{TLS: c.tls}, f.path, "SELECT count(*) AS n FROM shifts", analytics.FormatCSV, w)
+			}},
+			{"Flight SQL", func(w io.Writer) error {
+				return QueryFlight(ctx, ClientOptions{TLS: c.tls}, f.lv.FlightURL, "SELECT count(*) AS n FROM shifts", analytics.FormatCSV, w)
+			}},
+		} {
+			var out bytes.Buffer
+			err := through.query(&out)
+			if c.advice == "" {
+				if err != nil || out.String() != "n\n3\n" {
+					t.Errorf("%s, %s: %q %v", c.name, through.name, out.String(), err)
+				}
+				continue
 			}
-			continue
-		}
-		if !errors.Is(err, ErrTLS) || !strings.Contains(err.Error(), c.advice) {
-			t.Errorf("%s: %v, want ErrTLS saying %q", c.name, err, c.advice)
+			if !errors.Is(err, ErrTLS) || !strings.Contains(err.Error(), c.advice) {
+				t.Errorf("%s, %s: %v, want ErrTLS saying %q", c.name, through.name, err, c.advice)
+			}
 		}
 	}
 }
 
-// TestEndpointRealClients: curl and Python's urllib, as analysts use
-// them, against the endpoint with a token and TLS: the commands of
+// TestEndpointRealClients: curl, Python's urllib and Python's ADBC Flight
+// SQL driver, as analysts use them, against the endpoint and the Flight
+// SQL server with one token and one certificate: the commands of
 // docs/live-reading.md.
 func TestEndpointRealClients(t *testing.T) {
 	dir := t.TempDir()
@@ -465,6 +537,59 @@ except urllib.error.URLError as e:
 			t.Errorf("python:\n%s\nwant:\n%s", out, want)
 		}
 	})
+	t.Run("python adbc and urllib, one token", func(t *testing.T) {
+		py := os.Getenv("STAKHANOV_PYTHON")
+		if py == "" {
+			testenv.Missing(t, "STAKHANOV_PYTHON is not set: it names a Python with adbc-driver-flightsql, pyarrow and polars",
+				"make test sets up notebooks/requirements.txt's virtualenv under ~/.cache/stakhanov and sets it")
+		}
+		// docs/live-reading.md's way: the address files, one token file,
+		// one authority, for both the endpoint and Flight SQL
+		script := `
+import os, ssl, sys, urllib.parse, urllib.request
+import adbc_driver_flightsql.dbapi as flight_sql
+import polars as pl
+from adbc_driver_flightsql import DatabaseOptions
+duckdb, ca = sys.argv[1], sys.argv[2]
+token = open(os.environ["STAKHANOV_ENDPOINTS_QUERY_TOKEN_FILE"]).readline().strip()
+uri = open(duckdb + ".flight").read().strip()
+def connect(tok):
+    return flight_sql.connect(uri, db_kwargs={
+        DatabaseOptions.AUTHORIZATION_HEADER.value: "Bearer " + tok,
+        DatabaseOptions.TLS_ROOT_CERTS.value: open(ca).read(),
+    }, autocommit=True)
+with connect(token) as conn:
+    with conn.cursor() as cur:
+        cur.execute("SELECT count(*) AS n FROM shifts")
+        table = cur.fetch_arrow_table()
+    df = pl.from_arrow(table)
+print("flight:", uri.split(":")[0], df["n"][0])
+try:
+    with connect("0" * 32) as conn, conn.cursor() as cur:
+        cur.execute("SELECT 1")
+        cur.fetch_arrow_table()
+    print("wrong token: accepted")
+except Exception as e:
+    print("wrong token:", "wrong token" in str(e))
+u = open(duckdb + ".endpoint").read().strip()
+q = urllib.parse.quote("SELECT count(*) AS n FROM shifts")
+req = urllib.request.Request(f"{u}/v1/query?format=csv&sql={q}", headers={"Authorization": f"Bearer {token}"})
+with urllib.request.urlopen(req, context=ssl.create_default_context(cafile=ca)) as r:
+    print("endpoint:", u.split(":")[0], repr(r.read().decode()))
+`
+		cmd := exec.Command(py, "-c", script, f.path, ca.CAFile)
+		cmd.Env = append(os.Environ(), EnvQueryTokenFile+"="+tokens)
+		var stderr bytes.Buffer
+		cmd.Stderr = &stderr
+		out, err := cmd.Output()
+		if err != nil {
+			t.Fatalf("%v\n%s%s", err, out, stderr.String())
+		}
+		want := "flight: grpc+tls 3\nwrong token: True\nendpoint: https 'n\\n3\\n'\n"
+		if string(out) != want {
+			t.Errorf("python:\n%s\nwant:\n%s", out, want)
+		}
+	})
 	if strings.Contains(f.logs.String(), testToken) || strings.Contains(f.logs.String(), wrongToken) {
 		t.Errorf("a token is in the log:\n%s", f.logs.String())
 	}
@@ -492,7 +617,16 @@ func TestTokenRotation(t *testing.T) {
 		}
 		return 200
 	}
-	if status(testToken) != 200 || status(wrongToken) != 401 {
+	// the Flight SQL server reads the same file: the same token, rotated
+	// with it
+	flight := func(tok string) bool {
+		err := QueryFlight(ctx, ClientOptions{Token: tok}, f.lv.FlightURL, "SELECT 1", analytics.FormatCSV, io.Discard)
+		if err != nil && !errors.Is(err, flightsql.ErrUnauthenticated) {
+			t.Fatal(err)
+		}
+		return err == nil
+	}
+	if status(testToken) != 200 || status(wrongToken) != 401 || !flight(testToken) || flight(wrongToken) {
 		t.Fatal("before the rotation")
 	}
 	rotate := func(tokens ...string) {
@@ -510,11 +644,123 @@ func TestTokenRotation(t *testing.T) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+	for !flight(wrongToken) {
+		if time.Now().After(deadline) {
+			t.Fatal("the new token not accepted by Flight SQL within 10 s")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 	rotate(wrongToken)
-	for status(testToken) != 401 {
+	for status(testToken) != 401 || flight(testToken) {
 		if time.Now().After(deadline) {
 			t.Fatal("the old token still accepted after 10 s")
 		}
 		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// TestFlightAuthentication: the pipeline's Arrow Flight SQL server asks
+// for the endpoint's credentials, from the same token file, and serves
+// TLS with the endpoint's certificate; `stakhanov query --flight`
+// (QueryFlight) sends the token and trusts the authority from the same
+// client options as for the endpoint, and says what to set when refused.
+func TestFlightAuthentication(t *testing.T) {
+	dir := t.TempDir()
+	ca := testpki.NewCA(t, dir, "endpoint")
+	other := testpki.NewCA(t, dir, "other")
+	cert, key := ca.Server(t, "sink", "127.0.0.1", "localhost")
+	tokens := tokenFile(t, testToken)
+	o := DefaultLiveOptions()
+	o.QueryTokenFile = tokens
+	o.QueryTLS = access.TLSOptions{CertFile: cert, KeyFile: key}
+	f, err := startAuthFixture(t, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	uri := f.lv.FlightURL
+	if !strings.HasPrefix(uri, "grpc+tls://127.0.0.1:") {
+		t.Fatalf("Flight SQL URL %s, want grpc+tls on the address the certificate names", uri)
+	}
+	if b, err := os.ReadFile(FlightFile(f.path)); err != nil || strings.TrimSpace(string(b)) != uri {
+		t.Errorf("%s holds %q (%v), want %s", FlightFile(f.path), b, err, uri)
+	}
+	if !strings.Contains(f.logs.String(), `msg="serving Arrow Flight SQL" url=`+uri) ||
+		!strings.Contains(f.logs.String(), `credentials="bearer token" tls=true`) {
+		t.Errorf("Flight SQL start not logged with its credentials:\n%s", f.logs.String())
+	}
+	queries := func() int { return strings.Count(f.logs.String(), `msg="flight SQL query"`) }
+	ctx := context.Background()
+	const sql = "SELECT count(*) AS n FROM shifts"
+
+	good := ClientOptions{TokenFile: tokens, TLS: access.ClientTLSOptions{CAFile: ca.CAFile}}
+	env := ClientOptionsFromEnv(func(k string) (string, bool) {
+		return map[string]string{EnvQueryToken: testToken}[k], k == EnvQueryToken
+	})
+	env.TLS.CAFile = ca.CAFile
+	for _, c := range []struct {
+		name string
+		co   ClientOptions
+		uri  string
+	}{
+		{"the token file and the CA", good, uri},
+		{"$" + EnvQueryToken, env, uri},
+		{"the server's own certificate as the CA", ClientOptions{TokenFile: tokens, TLS: access.ClientTLSOptions{CAFile: cert}}, uri},
+		{"by the name localhost", good, strings.Replace(uri, "127.0.0.1", "localhost", 1)},
+	} {
+		var out bytes.Buffer
+		if err := QueryFlight(ctx, c.co, c.uri, sql, analytics.FormatCSV, &out); err != nil || out.String() != "n\n3\n" {
+			t.Errorf("%s: %q %v", c.name, out.String(), err)
+		}
+	}
+	// the endpoint takes the same token, over the same certificate
+	var out bytes.Buffer
+	if err := QueryEndpoint(ctx, good, f.lv.URL, sql, analytics.FormatCSV, &out); err != nil || out.String() != "n\n3\n" {
+		t.Errorf("the endpoint with the same options: %q %v", out.String(), err)
+	}
+
+	for _, c := range []struct {
+		name     string
+		co       ClientOptions
+		uri      string
+		sentinel error
+		advice   []string
+	}{
+		{"no token", ClientOptions{TLS: good.TLS}, uri, flightsql.ErrUnauthenticated,
+			[]string{"no credentials: set STAKHANOV_ENDPOINTS_QUERY_TOKEN to the endpoint's token", "--query-token-file", "(Unauthenticated)"}},
+		{"a wrong token", ClientOptions{TokenFile: tokenFile(t, wrongToken), TLS: good.TLS}, uri, flightsql.ErrUnauthenticated,
+			[]string{"wrong token: the token from the file", "is not one it accepts"}},
+		{"the system's authorities", ClientOptions{TokenFile: tokens}, uri, ErrTLS,
+			[]string{"not signed by the system's authorities", "--query-tls-ca-file"}},
+		{"another CA", ClientOptions{TokenFile: tokens, TLS: access.ClientTLSOptions{CAFile: other.CAFile}}, uri, ErrTLS,
+			[]string{"not signed by the authorities of " + other.CAFile}},
+		{"a name the certificate lacks", ClientOptions{TokenFile: tokens, TLS: access.ClientTLSOptions{CAFile: ca.CAFile, ServerName: "stakhanov-sink.example"}}, uri, ErrTLS,
+			[]string{"--query-tls-server-name"}},
+		{"grpc:// to the TLS port", good, strings.Replace(uri, "grpc+tls:", "grpc:", 1), ErrTLS,
+			[]string{"use grpc+tls://"}},
+		{"a missing token file", ClientOptions{TokenFile: filepath.Join(dir, "nope")}, uri, os.ErrNotExist,
+			[]string{"query token: token file"}},
+	} {
+		before := queries()
+		err := QueryFlight(ctx, c.co, c.uri, sql, analytics.FormatCSV, io.Discard)
+		if !errors.Is(err, c.sentinel) {
+			t.Errorf("%s: %v, want %v", c.name, err, c.sentinel)
+			continue
+		}
+		for _, a := range c.advice {
+			if !strings.Contains(err.Error(), a) {
+				t.Errorf("%s: %q lacks %q", c.name, err, a)
+			}
+		}
+		if queries() != before {
+			t.Errorf("%s: a refused call ran SQL", c.name)
+		}
+	}
+
+	l := f.logs.String()
+	if strings.Contains(l, testToken) || strings.Contains(l, wrongToken) {
+		t.Errorf("a token is in the log:\n%s", l)
+	}
+	if !strings.Contains(l, "flight SQL: refused a call without an accepted token") {
+		t.Errorf("refusals are not logged:\n%s", l)
 	}
 }

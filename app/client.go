@@ -17,8 +17,10 @@ import (
 )
 
 // ClientOptions say how `query`, `snapshot` and `export` reach a query
-// endpoint: the token they send and the TLS they speak. The zero value
-// sends no token and trusts the system's authorities.
+// endpoint, and `query --flight` a Flight SQL server: the token they send
+// and the TLS they speak, the same for both, as the pipeline asks both
+// for the same. The zero value sends no token and trusts the system's
+// authorities.
 type ClientOptions struct {
 	// Token is sent as a bearer token. Default "": none.
 	Token string
@@ -63,22 +65,32 @@ type endpointClient struct {
 	tls       access.ClientTLSOptions
 }
 
-// open reads the token file and the TLS files now, so that a missing one
-// is reported as such, not as a refusal.
-func (o ClientOptions) open() (*endpointClient, error) {
-	c := &endpointClient{tls: o.TLS}
+// readToken returns the token to send ("" for none) and where it came
+// from, for advice.
+func (o ClientOptions) readToken() (token, from string, err error) {
 	switch {
 	case o.TokenFile != "":
 		toks, err := access.ReadTokenFile(o.TokenFile)
 		if err != nil {
-			return nil, fmt.Errorf("query token: %w", err)
+			return "", "", fmt.Errorf("query token: %w", err)
 		}
-		c.token, c.tokenFrom = toks[0], "the file "+o.TokenFile
+		return toks[0], "the file " + o.TokenFile, nil
 	case o.Token != "":
 		if err := access.ValidToken(o.Token); err != nil {
-			return nil, fmt.Errorf("query token (%s): %w", EnvQueryToken, err)
+			return "", "", fmt.Errorf("query token (%s): %w", EnvQueryToken, err)
 		}
-		c.token, c.tokenFrom = o.Token, "$"+EnvQueryToken
+		return o.Token, "$" + EnvQueryToken, nil
+	}
+	return "", "", nil
+}
+
+// open reads the token file and the TLS files now, so that a missing one
+// is reported as such, not as a refusal.
+func (o ClientOptions) open() (*endpointClient, error) {
+	c := &endpointClient{tls: o.TLS}
+	var err error
+	if c.token, c.tokenFrom, err = o.readToken(); err != nil {
+		return nil, err
 	}
 	cfg, err := o.TLS.Config()
 	if err != nil {
@@ -149,53 +161,71 @@ var ErrTLS = errors.New("TLS with the endpoint failed")
 
 // explain says what to do about a failure to reach base.
 func (c *endpointClient) explain(base string, err error) error {
+	advice := tlsAdvice(err, c.tls, "http://", "https://")
+	if advice == "" {
+		return fmt.Errorf("query endpoint %s: %w", base, err)
+	}
+	return fmt.Errorf("query endpoint %s: %s: %w: %w", base, advice, ErrTLS, err)
+}
+
+// tlsAdvice says what to do about err, a failure of TLS between a client
+// with o and a server whose URLs start with plain or secure; "" when err
+// is no TLS failure. The certificate errors are matched by type where
+// the client's TLS reports them (HTTP), and by their text where they
+// arrive as a message (gRPC's status).
+func tlsAdvice(err error, o access.ClientTLSOptions, plain, secure string) string {
 	var (
 		unknown  x509.UnknownAuthorityError
 		hostname x509.HostnameError
 		invalid  x509.CertificateInvalidError
 	)
 	msg := err.Error()
-	var advice string
+	unknownAdvice := func(cert string) string {
+		who := "the system's authorities"
+		if o.CAFile != "" {
+			who = "the authorities of " + o.CAFile
+		}
+		return fmt.Sprintf("its certificate%s is not signed by %s: pass --query-tls-ca-file with the PEM of the CA that signed it", cert, who)
+	}
 	switch {
 	case errors.As(err, &unknown):
-		who := "the system's authorities"
-		if c.tls.CAFile != "" {
-			who = "the authorities of " + c.tls.CAFile
-		}
-		advice = fmt.Sprintf("its certificate (%s) is not signed by %s: pass --query-tls-ca-file with the PEM of the CA that signed it",
-			certName(unknown.Cert), who)
+		return unknownAdvice(" (" + certName(unknown.Cert) + ")")
+	case strings.Contains(msg, "x509: certificate signed by unknown authority"):
+		return unknownAdvice("")
 	case errors.As(err, &hostname):
 		names := append([]string{}, hostname.Certificate.DNSNames...)
 		for _, ip := range hostname.Certificate.IPAddresses {
 			names = append(names, ip.String())
 		}
-		advice = fmt.Sprintf("its certificate is for %s, not %q: connect by one of those names, or pass --query-tls-server-name with one",
+		return fmt.Sprintf("its certificate is for %s, not %q: connect by one of those names, or pass --query-tls-server-name with one",
 			strings.Join(names, ", "), hostname.Host)
+	case strings.Contains(msg, "x509: certificate is valid for"):
+		return "its certificate is not for the name connected to: connect by a name it has, or pass --query-tls-server-name with one"
 	case errors.As(err, &invalid) && invalid.Reason == x509.Expired:
-		advice = fmt.Sprintf("its certificate (%s, valid %s to %s) is expired or not yet valid: its operator must renew it (or this machine's clock is wrong)",
+		return fmt.Sprintf("its certificate (%s, valid %s to %s) is expired or not yet valid: its operator must renew it (or this machine's clock is wrong)",
 			certName(invalid.Cert), invalid.Cert.NotBefore.UTC().Format(time.DateOnly), invalid.Cert.NotAfter.UTC().Format(time.DateOnly))
+	case strings.Contains(msg, "x509: certificate has expired or is not yet valid"):
+		return "its certificate is expired or not yet valid: its operator must renew it (or this machine's clock is wrong)"
 	case errors.As(err, &invalid):
-		advice = fmt.Sprintf("its certificate (%s) cannot serve here: %s", certName(invalid.Cert), invalid.Detail)
+		return fmt.Sprintf("its certificate (%s) cannot serve here: %s", certName(invalid.Cert), invalid.Detail)
 	case strings.Contains(msg, "server gave HTTP response to HTTPS client"),
 		strings.Contains(msg, "first record does not look like a TLS handshake"):
-		advice = "it does not speak TLS: use http:// rather than https://"
+		return fmt.Sprintf("it does not speak TLS: use %s rather than %s", plain, secure)
 	case (strings.Contains(msg, "remote error: tls: certificate required") ||
-		strings.Contains(msg, "remote error: tls: handshake failure")) && c.tls.CertFile == "":
-		advice = "it requires a client certificate: pass --query-tls-cert-file and --query-tls-key-file"
+		strings.Contains(msg, "remote error: tls: handshake failure")) && o.CertFile == "":
+		return "it requires a client certificate: pass --query-tls-cert-file and --query-tls-key-file"
 	case strings.Contains(msg, "remote error: tls: certificate required"),
 		strings.Contains(msg, "remote error: tls: bad certificate"),
 		strings.Contains(msg, "remote error: tls: unknown certificate authority"):
 		// A client offers its certificate only when the server lists
 		// its issuer: "required" then means the issuer is not one.
-		advice = fmt.Sprintf("it refused the client certificate %s: use one signed by an authority of its endpoints.query_tls.client_ca_file", c.tls.CertFile)
+		return fmt.Sprintf("it refused the client certificate %s: use one signed by an authority of its endpoints.query_tls.client_ca_file", o.CertFile)
 	case strings.Contains(msg, "remote error: tls: expired certificate"):
-		advice = fmt.Sprintf("it refused the client certificate %s as expired: renew it", c.tls.CertFile)
+		return fmt.Sprintf("it refused the client certificate %s as expired: renew it", o.CertFile)
 	case strings.Contains(msg, "remote error: tls:"), strings.Contains(msg, "tls: "):
-		advice = "the TLS handshake failed"
-	default:
-		return fmt.Errorf("query endpoint %s: %w", base, err)
+		return "the TLS handshake failed"
 	}
-	return fmt.Errorf("query endpoint %s: %s: %w: %w", base, advice, ErrTLS, err)
+	return ""
 }
 
 func certName(c *x509.Certificate) string {
@@ -206,10 +236,14 @@ func certName(c *x509.Certificate) string {
 }
 
 // unauthorizedAdvice says what to do about a 401.
-func (c *endpointClient) unauthorizedAdvice() string {
-	if c.token == "" {
+func (c *endpointClient) unauthorizedAdvice() string { return unauthorizedAdvice(c.token, c.tokenFrom) }
+
+// unauthorizedAdvice says what to do about a refused token (HTTP 401,
+// Flight SQL's UNAUTHENTICATED), sent from where ("" for none).
+func unauthorizedAdvice(token, from string) string {
+	if token == "" {
 		return fmt.Sprintf("set %s to the endpoint's token, or pass --query-token-file with a file holding it (or name the file in %s)",
 			EnvQueryToken, EnvQueryTokenFile)
 	}
-	return fmt.Sprintf("the token from %s is not one it accepts: use a token of its endpoints.query_token_file (or its %s)", c.tokenFrom, EnvQueryToken)
+	return fmt.Sprintf("the token from %s is not one it accepts: use a token of its endpoints.query_token_file (or its %s)", from, EnvQueryToken)
 }

@@ -92,19 +92,19 @@ func (c *RunConfig) Registry() *config.Registry {
 	r.Var(config.String(&lo.QueryAddr), "endpoints.query_addr", "query-addr",
 		`host:port of the read-only SQL endpoint (port 0: a free one, written to FILE.endpoint); "off": none; beyond loopback it needs a token or client certificates`)
 	r.Var(config.String(&lo.FlightAddr), "endpoints.flight_addr", "flight-addr",
-		`host:port of the read-only Arrow Flight SQL server (port 0: a free one, written to FILE.flight); "off": none; beyond loopback only with a token`)
+		`host:port of the read-only Arrow Flight SQL server (port 0: a free one, written to FILE.flight); "off": none; beyond loopback it needs the endpoint's token or client certificates, and serves its TLS`)
 	r.Var(config.Duration(&lo.QueryTimeout), "endpoints.query_timeout", "query-timeout", "longest run of one query (endpoint and Flight SQL)")
 	r.Var(config.Int(&lo.QueryMaxConcurrent), "endpoints.query_max_concurrent", "query-max-concurrent", "queries and snapshots at once, for the endpoint and for Flight SQL each; more get HTTP 503 (Flight SQL: RESOURCE_EXHAUSTED)")
 	// No flag: a token on the command line is visible to every user of
 	// the machine.
-	r.Add(&config.Option{Key: "endpoints.query_token", Usage: "bearer token the query endpoint requires (file or environment only; prefer query_token_file)",
+	r.Add(&config.Option{Key: "endpoints.query_token", Usage: "bearer token the query endpoint and the Flight SQL server require (file or environment only; prefer query_token_file)",
 		Secret: true, Value: config.String(&lo.QueryToken)})
 	r.Var(config.String(&lo.QueryTokenFile), "endpoints.query_token_file", "query-token-file",
-		"file of the bearer tokens the query endpoint accepts, one per line, re-read when it changes (clients send the first)")
-	r.Var(config.String(&lo.QueryTLS.CertFile), "endpoints.query_tls.cert_file", "query-tls-cert-file", "PEM certificate chain the query endpoint serves TLS with (re-read when renewed)")
-	r.Var(config.String(&lo.QueryTLS.KeyFile), "endpoints.query_tls.key_file", "query-tls-key-file", "PEM key of the query endpoint's certificate")
+		"file of the bearer tokens the query endpoint and the Flight SQL server accept, one per line, re-read when it changes (clients send the first)")
+	r.Var(config.String(&lo.QueryTLS.CertFile), "endpoints.query_tls.cert_file", "query-tls-cert-file", "PEM certificate chain the query endpoint and the Flight SQL server serve TLS with (re-read when renewed)")
+	r.Var(config.String(&lo.QueryTLS.KeyFile), "endpoints.query_tls.key_file", "query-tls-key-file", "PEM key of that certificate")
 	r.Var(config.String(&lo.QueryTLS.ClientCAFile), "endpoints.query_tls.client_ca_file", "query-tls-client-ca-file",
-		"PEM authorities whose client certificates the query endpoint requires (mutual TLS; default: none asked)")
+		"PEM authorities whose client certificates the query endpoint and the Flight SQL server require (mutual TLS; default: none asked)")
 	r.Var(config.String(&c.Run.MetricsAddr), "endpoints.metrics_addr", "metrics-addr", `host:port of /metrics, /healthz and /readyz; "off": none`)
 	r.Var(config.String(&lo.SnapshotDir), "snapshots.dir", "snapshot-dir", "directory of snapshots (default FILE.snapshot beside the DuckDB file)")
 	r.Var(config.Duration(&lo.SnapshotInterval), "snapshots.interval", "snapshot-interval", "how often the sink takes a snapshot, when something was stored since the last (0: only on request)")

@@ -2,7 +2,6 @@ package app
 
 import (
 	"context"
-	"crypto/tls"
 	"crypto/x509"
 	"errors"
 	"fmt"
@@ -23,9 +22,10 @@ import (
 
 // DuckDB lets no other process open a file that one process holds
 // read-write, so analysts read the pipeline's file through the process
-// that holds it: a read-only SQL endpoint over HTTP and snapshots (a copy
-// of the file and a Parquet export) that nobody holds. docs/live-reading.md
-// is the user's guide.
+// that holds it: a read-only SQL endpoint over HTTP, the same SQL over
+// Arrow Flight SQL, both behind the same credentials, and snapshots (a
+// copy of the file and a Parquet export) that nobody holds.
+// docs/live-reading.md is the user's guide.
 
 // LiveOptions configure reading the DuckDB file while this process holds
 // it. The zero value serves nothing and takes no snapshots; start from
@@ -38,17 +38,20 @@ type LiveOptions struct {
 	// client certificates, and Validate fails without them.
 	QueryAddr string
 	// QueryToken is a bearer token the endpoint requires of every request
-	// for data (not /healthz): from the configuration file or the
-	// environment (STAKHANOV_ENDPOINTS_QUERY_TOKEN), never a flag.
-	// Default "": none. Prefer QueryTokenFile, which can be rotated.
+	// for data (not /healthz), and the Flight SQL server of every call:
+	// from the configuration file or the environment
+	// (STAKHANOV_ENDPOINTS_QUERY_TOKEN), never a flag. Default "": none.
+	// Prefer QueryTokenFile, which can be rotated.
 	QueryToken string
-	// QueryTokenFile holds the bearer tokens the endpoint accepts, one per
-	// line; it is re-read when it changes. Clients send its first line.
-	// Default "": none. Not together with QueryToken.
+	// QueryTokenFile holds the bearer tokens the endpoint and the Flight
+	// SQL server accept, one per line; it is re-read when it changes.
+	// Clients send its first line. Default "": none. Not together with
+	// QueryToken.
 	QueryTokenFile string
-	// QueryTLS serves the endpoint over TLS (QueryTLS.CertFile and
-	// KeyFile) and, with QueryTLS.ClientCAFile, requires client
-	// certificates. Default: plain HTTP.
+	// QueryTLS serves the endpoint and the Flight SQL server over TLS,
+	// with one certificate (QueryTLS.CertFile and KeyFile) and, with
+	// QueryTLS.ClientCAFile, requires client certificates of both's
+	// clients. Default: plain HTTP and plaintext gRPC.
 	QueryTLS access.TLSOptions
 	// QueryTimeout bounds one query. Default 60 s.
 	QueryTimeout time.Duration
@@ -57,20 +60,15 @@ type LiveOptions struct {
 	QueryMaxConcurrent int
 	// FlightAddr is the host:port of the Arrow Flight SQL server, which
 	// serves the same read-only SQL to Flight SQL clients (ADBC, JDBC:
-	// DBeaver, Superset, Tableau); port 0 takes a free port. Default
-	// "127.0.0.1:0", like QueryAddr: on loopback it is as open as the
-	// HTTP endpoint and costs nothing idle. "off" (or "") serves none.
-	// Beyond loopback it needs FlightToken, or the pipeline refuses to
-	// start. Its URL (grpc://host:port, grpc+tls:// with FlightTLS) is
-	// written to FILE.flight.
+	// DBeaver, Tableau); port 0 takes a free port. Default "127.0.0.1:0",
+	// like QueryAddr: on loopback it is as open as the HTTP endpoint and
+	// costs nothing idle. "off" (or "") serves none. It asks for the
+	// endpoint's credentials (QueryToken or QueryTokenFile, client
+	// certificates of QueryTLS) and serves TLS with its certificate: one
+	// token and one certificate for both. Beyond loopback without
+	// credentials Validate fails, as for QueryAddr. Its URL
+	// (grpc://host:port, grpc+tls:// with TLS) is written to FILE.flight.
 	FlightAddr string
-	// FlightToken returns the bearer token the Flight SQL server requires
-	// of every call (called per call, so a token file may change); nil:
-	// none, which only loopback allows. Set from the same token options as
-	// the HTTP endpoint's.
-	FlightToken func() (string, error)
-	// FlightTLS, when set, makes the Flight SQL server serve TLS.
-	FlightTLS *tls.Config
 	// SnapshotDir receives the snapshots, periodic and requested (POST
 	// /v1/snapshot writes nowhere else). Default "": <DuckDB file>.snapshot
 	// beside the file.
@@ -105,11 +103,13 @@ func DefaultLiveOptions() LiveOptions {
 // ErrInvalidLiveOptions is wrapped by every LiveOptions.Validate failure.
 var ErrInvalidLiveOptions = errors.New("invalid live reading options")
 
-// ErrNoCredentials: the endpoint would listen beyond loopback with neither
-// a token nor client certificates. Wrapped with ErrInvalidLiveOptions.
-var ErrNoCredentials = errors.New("the query endpoint would serve beyond this machine without credentials")
+// ErrNoCredentials: the endpoint or the Flight SQL server would listen
+// beyond loopback with neither a token nor client certificates. Wrapped
+// with ErrInvalidLiveOptions.
+var ErrNoCredentials = errors.New("SQL would be served beyond this machine without credentials")
 
-// credentialsAdvice names the options that give the endpoint credentials.
+// credentialsAdvice names the options that give the endpoint and the
+// Flight SQL server their credentials.
 const credentialsAdvice = "set endpoints.query_token_file (--query-token-file, STAKHANOV_ENDPOINTS_QUERY_TOKEN_FILE) " +
 	"or STAKHANOV_ENDPOINTS_QUERY_TOKEN, or require client certificates with endpoints.query_tls.client_ca_file " +
 	"(--query-tls-client-ca-file); or bind it to 127.0.0.1"
@@ -138,12 +138,6 @@ func (o LiveOptions) Validate() error {
 		if err := checkAddr("flight", o.FlightAddr); err != nil {
 			return err
 		}
-		// An address that is a name is checked once bound (startFlight).
-		if host, _, _ := net.SplitHostPort(o.FlightAddr); o.FlightToken == nil && !loopbackName(host) &&
-			(host == "" || net.ParseIP(strings.Trim(host, "[]")) != nil) {
-			return fail("flight address %q is beyond loopback and the Flight SQL server has no token: it would serve SQL to anyone "+
-				"who reaches it; bind it to loopback (--flight-addr 127.0.0.1:PORT) or give the server a token", o.FlightAddr)
-		}
 	}
 	if o.serves() || o.servesFlight() {
 		if o.QueryTimeout <= 0 {
@@ -156,11 +150,13 @@ func (o LiveOptions) Validate() error {
 			return fail("query token: %v", err)
 		}
 		if err := o.QueryTLS.Validate(); err != nil {
-			return fail("query endpoint: %v", err)
+			return fail("query TLS: %v", err)
 		}
-		if host, _, _ := net.SplitHostPort(o.QueryAddr); o.serves() && !loopbackName(host) && !o.credentials() {
-			return fmt.Errorf("%w: %w: endpoints.query_addr (--query-addr) %s is reachable from other machines: %s",
-				ErrInvalidLiveOptions, ErrNoCredentials, o.QueryAddr, credentialsAdvice)
+		for _, l := range o.listeners() {
+			if host, _, _ := net.SplitHostPort(l.addr); !loopbackName(host) && !o.credentials() {
+				return fmt.Errorf("%w: %w: %s %s is reachable from other machines: %s",
+					ErrInvalidLiveOptions, ErrNoCredentials, l.option, l.addr, credentialsAdvice)
+			}
 		}
 	}
 	if o.SnapshotInterval < 0 {
@@ -171,11 +167,27 @@ func (o LiveOptions) Validate() error {
 
 func (o LiveOptions) serves() bool { return o.QueryAddr != "" && o.QueryAddr != QueryAddrOff }
 
+// listener is an address o serves SQL on, and the option that sets it.
+type listener struct{ option, addr string }
+
+// listeners are the addresses o serves SQL on.
+func (o LiveOptions) listeners() []listener {
+	var ls []listener
+	if o.serves() {
+		ls = append(ls, listener{"endpoints.query_addr (--query-addr)", o.QueryAddr})
+	}
+	if o.servesFlight() {
+		ls = append(ls, listener{"endpoints.flight_addr (--flight-addr)", o.FlightAddr})
+	}
+	return ls
+}
+
 func (o LiveOptions) tokens() access.TokenOptions {
 	return access.TokenOptions{Token: o.QueryToken, File: o.QueryTokenFile}
 }
 
-// credentials: a request must carry a token or a client certificate.
+// credentials: a request (or a Flight SQL call) must carry a token or a
+// client certificate.
 func (o LiveOptions) credentials() bool {
 	return o.tokens().Enabled() || o.QueryTLS.ClientCertificates()
 }
@@ -239,14 +251,21 @@ func startLive(ctx context.Context, o LiveOptions, path string, store *analytics
 	if err != nil {
 		abs = path
 	}
+	var acc liveAccess
+	if o.serves() || o.servesFlight() {
+		if acc, err = o.openAccess(log); err != nil {
+			cancel()
+			return nil, err
+		}
+	}
 	if o.serves() {
-		if err := l.serve(ctx, lctx, o, path, abs, dir, store, log); err != nil {
+		if err := l.serve(ctx, lctx, o, acc, path, abs, dir, store, log); err != nil {
 			cancel()
 			return nil, err
 		}
 	}
 	if o.servesFlight() {
-		if err := l.startFlight(ctx, o, path, abs, store, log); err != nil {
+		if err := l.startFlight(ctx, o, acc, path, abs, store, log); err != nil {
 			l.stop()
 			return nil, err
 		}
@@ -257,24 +276,48 @@ func startLive(ctx context.Context, o LiveOptions, path string, store *analytics
 	return l, nil
 }
 
-// serve starts the endpoint: its credentials and TLS read first, so that
-// a missing file fails before anything listens; then the listener, the
-// handler behind the guard, and the endpoint file.
-func (l *live) serve(ctx, lctx context.Context, o LiveOptions, path, abs, dir string, store *analytics.Store, log *slog.Logger) error {
-	var tokens *access.Tokens
+// liveAccess are the credentials and TLS the endpoint and the Flight SQL
+// server share: one token file, read once and re-read for both when it
+// changes, and one certificate.
+type liveAccess struct {
+	tokens *access.Tokens    // nil: no token asked
+	tls    *access.ServerTLS // nil: no TLS
+}
+
+// openAccess reads the token file and the TLS files now, so that a
+// missing one fails before anything listens.
+func (o LiveOptions) openAccess(log *slog.Logger) (liveAccess, error) {
+	var acc liveAccess
+	var err error
 	if o.tokens().Enabled() {
-		var err error
-		if tokens, err = access.NewTokens(o.tokens(), log); err != nil {
-			return fmt.Errorf("query endpoint: %w", err)
+		if acc.tokens, err = access.NewTokens(o.tokens(), log); err != nil {
+			return acc, fmt.Errorf("query token: %w", err)
 		}
 	}
-	var stls *access.ServerTLS
 	if o.QueryTLS.Enabled() {
-		var err error
-		if stls, err = access.NewServerTLS(o.QueryTLS, log); err != nil {
-			return fmt.Errorf("query endpoint: %w", err)
+		if acc.tls, err = access.NewServerTLS(o.QueryTLS, log); err != nil {
+			return acc, fmt.Errorf("query TLS: %w", err)
 		}
 	}
+	return acc, nil
+}
+
+// refuseBound refuses a listener bound beyond loopback without
+// credentials: a host name may resolve beyond loopback although Validate
+// took it for loopback ("localhost" pointed elsewhere), so the bound
+// address decides.
+func (o LiveOptions) refuseBound(option, addr string, bound *net.TCPAddr) error {
+	if bound.IP.IsLoopback() || o.credentials() {
+		return nil
+	}
+	return fmt.Errorf("%w: %w: %s %s bound %s, reachable from other machines: %s",
+		ErrInvalidLiveOptions, ErrNoCredentials, option, addr, bound, credentialsAdvice)
+}
+
+// serve starts the endpoint: the listener, the handler behind the guard,
+// and the endpoint file.
+func (l *live) serve(ctx, lctx context.Context, o LiveOptions, acc liveAccess, path, abs, dir string, store *analytics.Store, log *slog.Logger) error {
+	tokens, stls := acc.tokens, acc.tls
 	eo := analytics.DefaultEndpointOptions()
 	eo.QueryTimeout, eo.MaxConcurrent = o.QueryTimeout, o.QueryMaxConcurrent
 	eo.SnapshotDir, eo.DuckDBPath, eo.Logger = dir, abs, log
@@ -284,13 +327,9 @@ func (l *live) serve(ctx, lctx context.Context, o LiveOptions, path, abs, dir st
 		return fmt.Errorf("query endpoint: %w", err)
 	}
 	bound := ln.Addr().(*net.TCPAddr)
-	// A host name may resolve beyond loopback although Validate took it
-	// for loopback ("localhost" pointed elsewhere): the bound address
-	// decides.
-	if !bound.IP.IsLoopback() && !o.credentials() {
+	if err := o.refuseBound("endpoints.query_addr (--query-addr)", o.QueryAddr, bound); err != nil {
 		ln.Close()
-		return fmt.Errorf("%w: %w: endpoints.query_addr (--query-addr) %s bound %s, reachable from other machines: %s",
-			ErrInvalidLiveOptions, ErrNoCredentials, o.QueryAddr, bound, credentialsAdvice)
+		return err
 	}
 	eo.LoopbackHostOnly = bound.IP.IsLoopback()
 	h, err := analytics.NewEndpoint(store, store, eo)
@@ -384,11 +423,19 @@ func certifiedHost(leaf *x509.Certificate, hostport string, log *slog.Logger) st
 	return hostport
 }
 
-// startFlight starts the Flight SQL server o asks for over store.
-func (l *live) startFlight(ctx context.Context, o LiveOptions, path, abs string, store *analytics.Store, log *slog.Logger) error {
+// flightTokenAdvice ends a Flight SQL refusal of a token: where this
+// repository's client sets it (JDBC and ADBC are named by the server).
+const flightTokenAdvice = "stakhanov query --flight: set STAKHANOV_ENDPOINTS_QUERY_TOKEN or --query-token-file"
+
+// startFlight starts the Flight SQL server o asks for over store, with
+// the endpoint's credentials and certificate.
+func (l *live) startFlight(ctx context.Context, o LiveOptions, acc liveAccess, path, abs string, store *analytics.Store, log *slog.Logger) error {
 	fo := flightsql.DefaultOptions()
 	fo.QueryTimeout, fo.MaxConcurrent = o.QueryTimeout, o.QueryMaxConcurrent
-	fo.Token, fo.TLS, fo.DuckDBPath, fo.Logger = o.FlightToken, o.FlightTLS, abs, log
+	fo.Tokens, fo.TokenHint, fo.DuckDBPath, fo.Logger = acc.tokens, flightTokenAdvice, abs, log
+	if acc.tls != nil {
+		fo.TLS = acc.tls.Config()
+	}
 	srv, err := flightsql.New(store, fo)
 	if err != nil {
 		return fmt.Errorf("flight SQL server: %w", err)
@@ -399,20 +446,25 @@ func (l *live) startFlight(ctx context.Context, o LiveOptions, path, abs string,
 		return fmt.Errorf("flight SQL server: %w", err)
 	}
 	bound := ln.Addr().(*net.TCPAddr)
-	if err := fo.CheckExposure(bound); err != nil {
+	if err := o.refuseBound("endpoints.flight_addr (--flight-addr)", o.FlightAddr, bound); err != nil {
 		ln.Close()
-		return fmt.Errorf("--flight-addr %s: %w (bind it to loopback, --flight-addr 127.0.0.1:PORT, or give the server a token)", o.FlightAddr, err)
+		return err
 	}
-	scheme := flightsql.SchemePlain
-	if o.FlightTLS != nil {
+	host, scheme := dialable(bound, o.FlightAddr), flightsql.SchemePlain
+	if acc.tls != nil {
 		scheme = flightsql.SchemeTLS
+		host = certifiedHost(acc.tls.Leaf(), host, log)
 	}
-	l.flight, l.FlightURL = srv, scheme+"://"+dialable(bound, o.FlightAddr)
+	l.flight, l.FlightURL = srv, scheme+"://"+host
 	l.wg.Go(func() {
 		if err := srv.Serve(ln); err != nil {
 			log.Error("flight SQL server stopped", "err", err)
 		}
 	})
+	if !bound.IP.IsLoopback() && acc.tls == nil && acc.tokens != nil {
+		log.Warn("flight SQL server listens beyond this machine without TLS: its token crosses the network in the clear; "+
+			"set endpoints.query_tls.cert_file and key_file (--query-tls-cert-file, --query-tls-key-file)", "addr", bound.String())
+	}
 	if path != ":memory:" {
 		l.flightSidecar = FlightFile(path)
 		if err := writeFileAtomic(l.flightSidecar, []byte(l.FlightURL+"\n")); err != nil {
@@ -421,7 +473,7 @@ func (l *live) startFlight(ctx context.Context, o LiveOptions, path, abs string,
 		}
 	}
 	log.Info("serving Arrow Flight SQL", "url", l.FlightURL, "address_file", l.flightSidecar,
-		"token", o.FlightToken != nil, "tls", o.FlightTLS != nil)
+		"credentials", credentialsOf(acc.tokens != nil, o.QueryTLS.ClientCertificates(), bound.IP.IsLoopback()), "tls", acc.tls != nil)
 	return nil
 }
 

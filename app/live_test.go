@@ -23,7 +23,6 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/ipc"
 
 	"github.com/stakhanov/stakhanov/analytics"
-	"github.com/stakhanov/stakhanov/flightsql"
 	"github.com/stakhanov/stakhanov/ingest"
 	"github.com/stakhanov/stakhanov/internal/testenv"
 )
@@ -233,14 +232,14 @@ done:
 			t.Fatalf("%s holds %q", FlightFile(path), uri)
 		}
 		var out bytes.Buffer
-		if err := QueryFlight(ctx, uri, "SELECT count(*) AS n FROM shifts", analytics.FormatCSV, flightsql.ClientOptions{}, &out); err != nil {
+		if err := QueryFlight(ctx, ClientOptions{}, uri, "SELECT count(*) AS n FROM shifts", analytics.FormatCSV, &out); err != nil {
 			t.Fatal(err)
 		}
 		n, err := strconv.ParseInt(strings.TrimPrefix(strings.TrimSpace(out.String()), "n\n"), 10, 64)
 		if err != nil || n == 0 || n > valid {
 			t.Fatalf("count through Flight SQL: %q (%v)", out.String(), err)
 		}
-		err = QueryFlight(ctx, uri, "INSERT INTO shifts (event_id) VALUES ('forged')", analytics.FormatCSV, flightsql.ClientOptions{}, io.Discard)
+		err = QueryFlight(ctx, ClientOptions{}, uri, "INSERT INTO shifts (event_id) VALUES ('forged')", analytics.FormatCSV, io.Discard)
 		if !errors.Is(err, analytics.ErrNotReadOnly) || !strings.Contains(err.Error(), "INSERT") {
 			t.Fatalf("INSERT through Flight SQL: %v", err)
 		}
@@ -373,24 +372,26 @@ func TestLiveOptionsValidate(t *testing.T) {
 			t.Errorf("%q: %v", c.addr, err)
 		}
 	}
-	tok := func() (string, error) { return "t", nil }
+	// The Flight SQL server asks for the endpoint's credentials: beyond
+	// loopback without them it is refused with the options to set.
 	for _, c := range []struct {
 		addr  string
-		token func() (string, error)
+		token string
 		ok    bool
 	}{
-		{"127.0.0.1:0", nil, true}, {"localhost:31337", nil, true}, {"[::1]:0", nil, true}, {"off", nil, true},
-		{"0.0.0.0:31337", nil, false}, {":31337", nil, false}, {"[::]:0", nil, false}, {"192.0.2.1:0", nil, false},
-		{"0.0.0.0:31337", tok, true}, {"localhost", nil, false},
+		{"127.0.0.1:0", "", true}, {"localhost:31337", "", true}, {"[::1]:0", "", true}, {"off", "", true},
+		{"0.0.0.0:31337", "", false}, {":31337", "", false}, {"[::]:0", "", false}, {"192.0.2.1:0", "", false},
+		{"0.0.0.0:31337", testToken, true}, {"localhost", "", false},
 	} {
 		o := DefaultLiveOptions()
-		o.FlightAddr, o.FlightToken = c.addr, c.token
+		o.FlightAddr, o.QueryToken = c.addr, c.token
 		err := o.Validate()
 		if (err == nil) != c.ok || (err != nil && !errors.Is(err, ErrInvalidLiveOptions)) {
-			t.Errorf("flight %q (token %v): %v", c.addr, c.token != nil, err)
+			t.Errorf("flight %q (token %v): %v", c.addr, c.token != "", err)
 		}
-		if err != nil && strings.Contains(c.addr, ":") && !strings.Contains(err.Error(), "--flight-addr") {
-			t.Errorf("flight %q: the refusal names no option: %v", c.addr, err)
+		if err != nil && strings.Contains(c.addr, ":") && (!errors.Is(err, ErrNoCredentials) ||
+			!strings.Contains(err.Error(), "endpoints.flight_addr (--flight-addr) "+c.addr) || !strings.Contains(err.Error(), credentialsAdvice)) {
+			t.Errorf("flight %q: the refusal names not the options: %v", c.addr, err)
 		}
 	}
 	o := DefaultLiveOptions()

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/apache/arrow-go/v18/arrow/array"
+	"google.golang.org/grpc/codes"
 
 	"github.com/stakhanov/stakhanov/analytics"
 	"github.com/stakhanov/stakhanov/flightsql"
@@ -360,16 +361,50 @@ func exportFile(ctx context.Context, path, out string) (*analytics.SnapshotResul
 }
 
 // QueryFlight runs SQL on the Arrow Flight SQL server at uri
-// (grpc://host:port or grpc+tls://host:port) and writes the result to w in
-// format, rendered as Query renders it. Errors from the server are
-// *flightsql.RemoteError, wrapping the sentinels QueryEndpoint's errors do
-// (analytics.ErrNotReadOnly, ErrBadSQL, ErrBusy, ErrCorrupt,
-// context.DeadlineExceeded) or flightsql.ErrUnauthenticated.
-func QueryFlight(ctx context.Context, uri, sql, format string, o flightsql.ClientOptions, w io.Writer) error {
+// (grpc://host:port or grpc+tls://host:port) with the token and TLS of co,
+// the endpoint's, and writes the result to w in format, rendered as Query
+// renders it. Errors from the server are *flightsql.RemoteError, wrapping
+// the sentinels QueryEndpoint's errors do (analytics.ErrNotReadOnly,
+// ErrBadSQL, ErrBusy, ErrCorrupt, context.DeadlineExceeded) or
+// flightsql.ErrUnauthenticated, with what to set when it is the token; a
+// TLS failure wraps ErrTLS, with what to pass.
+func QueryFlight(ctx context.Context, co ClientOptions, uri, sql, format string, w io.Writer) error {
 	if err := analytics.CheckFormat(format); err != nil {
 		return err
 	}
-	return flightsql.Query(ctx, uri, sql, o, func(rr array.RecordReader) error {
+	token, from, err := co.readToken()
+	if err != nil {
+		return err
+	}
+	fo := flightsql.ClientOptions{Token: token}
+	if strings.HasPrefix(uri, flightsql.SchemeTLS+"://") {
+		if fo.TLS, err = co.TLS.Config(); err != nil {
+			return fmt.Errorf("flight SQL server %s: %w", uri, err)
+		}
+	}
+	err = flightsql.Query(ctx, uri, sql, fo, func(rr array.RecordReader) error {
 		return analytics.WriteArrowResult(ctx, rr, w, format)
 	})
+	var re *flightsql.RemoteError
+	if !errors.As(err, &re) {
+		return err
+	}
+	switch re.Code {
+	case codes.Unauthenticated:
+		// the server's advice is for any client; this one knows its options
+		head, _, _ := strings.Cut(re.Message, ": ")
+		re.Message = head + ": " + unauthorizedAdvice(token, from)
+	case codes.Unavailable:
+		plain, secure := flightsql.SchemePlain+"://", flightsql.SchemeTLS+"://"
+		advice := tlsAdvice(err, co.TLS, plain, secure)
+		if advice == "" && fo.TLS == nil && strings.Contains(re.Message, "error reading server preface") {
+			// a plaintext client's first read on a TLS port
+			advice = fmt.Sprintf("it may speak TLS: use %s rather than %s", secure, plain)
+		}
+		if advice != "" {
+			re.Message = advice + ": " + re.Message
+			return fmt.Errorf("%w: %w", ErrTLS, re)
+		}
+	}
+	return err
 }

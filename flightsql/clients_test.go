@@ -3,9 +3,7 @@ package flightsql
 import (
 	"bytes"
 	"context"
-	"crypto/tls"
 	"encoding/json"
-	"encoding/pem"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -13,7 +11,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stakhanov/stakhanov/access"
 	"github.com/stakhanov/stakhanov/internal/testenv"
+	"github.com/stakhanov/stakhanov/internal/testpki"
 )
 
 // Real third-party clients against a server with a token and TLS of a
@@ -21,24 +21,19 @@ import (
 // Apache Arrow Flight SQL JDBC driver (what DBeaver, Superset and Tableau
 // load).
 
-// securedServer serves openStore's file with a token and TLS and returns
-// its URI, a file holding the token and the authority's PEM file.
+// securedServer serves openStore's file as the pipeline serves it beyond
+// loopback: the token of a token file and TLS of a test authority, read by
+// package access as for the HTTP endpoint. It returns the server's URI,
+// the token file and the authority's PEM file.
 func securedServer(t *testing.T) (uri, tokenFile, caFile string) {
 	t.Helper()
-	const token = "adbc-and-jdbc-token"
-	ca, cert := testPKI(t)
-	dir := t.TempDir()
-	tokenFile, caFile = filepath.Join(dir, "token"), filepath.Join(dir, "ca.pem")
-	if err := os.WriteFile(tokenFile, []byte(token+"\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(caFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: ca.Raw}), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	ca := testpki.NewCA(t, t.TempDir(), "flight")
+	cert, key := ca.Server(t, "sink", "127.0.0.1", "localhost")
+	tokens, tokenFile := serverTokens(t, "adbc-and-jdbc-token")
 	o := DefaultOptions()
-	o.Token = func() (string, error) { return token, nil }
-	o.TLS = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
-	return serve(t, openStore(t), o), tokenFile, caFile
+	o.Tokens = tokens
+	o.TLS = serverTLS(t, access.TLSOptions{CertFile: cert, KeyFile: key})
+	return serve(t, openStore(t), o), tokenFile, ca.CAFile
 }
 
 func TestADBCPython(t *testing.T) {

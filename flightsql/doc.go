@@ -17,8 +17,9 @@
 //
 // Authentication is a bearer token (gRPC metadata "authorization: Bearer
 // <token>", which the JDBC driver sends for token=… and ADBC for
-// adbc.flight.sql.authorization_header), compared in constant time with
-// what Options.Token returns, on every call including the handshake. TLS
-// is Options.TLS. A server bound beyond loopback without a token refuses
-// to start (ErrNoToken).
+// adbc.flight.sql.authorization_header) checked on every call, the
+// handshake included, by the access.Tokens of Options.Tokens — in the
+// pipeline the HTTP endpoint's own, so that one token file serves both —
+// and client certificates when Options.TLS requires them. A server bound
+// beyond loopback with neither refuses to start (ErrNoCredentials).
 package flightsql

@@ -8,6 +8,7 @@ import (
 	"net"
 	"time"
 
+	"github.com/stakhanov/stakhanov/access"
 	"github.com/stakhanov/stakhanov/analytics"
 )
 
@@ -25,14 +26,19 @@ type Options struct {
 	MaxConcurrent int
 	// MaxSQLBytes bounds the SQL text of a statement. Default 1 MiB.
 	MaxSQLBytes int
-	// Token returns the bearer token every call must carry; it is called
-	// for each call, so a token read from a file may change while the
-	// server runs. nil: no authentication, which Serve allows on loopback
-	// only. A Token returning "" or an error refuses every call.
-	Token func() (string, error)
+	// Tokens are the bearer tokens every call must carry one of, the
+	// handshake included: the same access.Tokens as the HTTP endpoint's,
+	// so that one token file (re-read when it changes) or one token
+	// serves both. nil: none asked, which Serve allows on loopback only,
+	// or beyond it with client certificates (TLS below).
+	Tokens *access.Tokens
+	// TokenHint ends the message of a refused token: where a client of
+	// this deployment sets it. Default "".
+	TokenHint string
 	// TLS, when set, serves TLS with this configuration (its certificates
-	// and, for client certificates, ClientAuth and ClientCAs). nil:
-	// plaintext.
+	// and, for client certificates, ClientAuth and ClientCAs):
+	// access.ServerTLS.Config(), the HTTP endpoint's, in the pipeline.
+	// nil: plaintext.
 	TLS *tls.Config
 	// DuckDBPath names the served file in the server's SqlInfo (and logs).
 	DuckDBPath string
@@ -55,8 +61,9 @@ func DefaultOptions() Options {
 // ErrInvalidOptions is wrapped by every Validate failure.
 var ErrInvalidOptions = errors.New("flightsql: invalid options")
 
-// ErrNoToken: the server would listen beyond loopback with no token.
-var ErrNoToken = errors.New("flightsql: listening beyond loopback without a token")
+// ErrNoCredentials: the server would listen beyond loopback asking for
+// neither a token nor a client certificate.
+var ErrNoCredentials = errors.New("flightsql: listening beyond loopback without credentials")
 
 // Validate reports the first option outside its domain.
 func (o Options) Validate() error {
@@ -76,14 +83,21 @@ func (o Options) Validate() error {
 	return nil
 }
 
-// CheckExposure refuses a listener beyond loopback when o has no token:
-// SQL that reads would be open to anyone who reaches the address.
+// CheckExposure refuses a listener beyond loopback when o asks for no
+// credentials (no token, no client certificate): SQL that reads would be
+// open to anyone who reaches the address.
 func (o Options) CheckExposure(addr net.Addr) error {
-	if o.Token != nil {
+	if o.Tokens != nil || o.clientCertificates() {
 		return nil
 	}
 	if tcp, ok := addr.(*net.TCPAddr); ok && tcp.IP.IsLoopback() {
 		return nil
 	}
-	return fmt.Errorf("%w: %s would serve SQL to anyone who reaches it: give the server a token, or bind a loopback address", ErrNoToken, addr)
+	return fmt.Errorf("%w: %s would serve SQL to anyone who reaches it: give the server a token or require client certificates, or bind a loopback address",
+		ErrNoCredentials, addr)
+}
+
+// clientCertificates: TLS admits only clients with a verified certificate.
+func (o Options) clientCertificates() bool {
+	return o.TLS != nil && o.TLS.ClientAuth == tls.RequireAndVerifyClientCert
 }

@@ -51,7 +51,7 @@ func New(q Querier, o Options) (*Server, error) {
 	if err := registerSqlInfo(impl, o); err != nil {
 		return nil, err
 	}
-	auth := authenticator{token: o.Token}
+	auth := authenticator{tokens: o.Tokens, hint: o.TokenHint, log: s.log}
 	opts := []grpc.ServerOption{
 		grpc.ChainUnaryInterceptor(auth.unary),
 		grpc.ChainStreamInterceptor(auth.stream),
@@ -65,8 +65,8 @@ func New(q Querier, o Options) (*Server, error) {
 	return s, nil
 }
 
-// Serve serves on ln until Shutdown. A listener beyond loopback without a
-// token is refused (ErrNoToken) and closed.
+// Serve serves on ln until Shutdown. A listener beyond loopback without
+// credentials is refused (ErrNoCredentials) and closed.
 func (s *Server) Serve(ln net.Listener) error {
 	if err := s.o.CheckExposure(ln.Addr()); err != nil {
 		ln.Close()

@@ -2,16 +2,11 @@ package flightsql
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
 	"errors"
 	"io"
-	"math/big"
 	"net"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -25,7 +20,9 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/stakhanov/stakhanov/access"
 	"github.com/stakhanov/stakhanov/analytics"
+	"github.com/stakhanov/stakhanov/internal/testpki"
 )
 
 // testRows is how many rows table t holds: several of DuckDB's batches
@@ -403,18 +400,44 @@ func filterKnown(got, want []string) []string {
 	return out
 }
 
-// TestAuth: with a token, a call without it, with another, or with Basic
-// credentials is refused; with it, it runs. A token that cannot be read
-// refuses every call.
+// serverTokens are the tokens of a token file holding toks, as the
+// pipeline reads its endpoint's, re-read within a millisecond of a change.
+func serverTokens(t testing.TB, toks ...string) (*access.Tokens, string) {
+	t.Helper()
+	file := filepath.Join(t.TempDir(), "query-token")
+	if err := os.WriteFile(file, []byte(strings.Join(toks, "\n")+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	tokens, err := access.NewTokens(access.TokenOptions{File: file, Recheck: time.Millisecond}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tokens, file
+}
+
+const (
+	testToken  = "s3cret-flight-token-0123456789"
+	otherToken = "an0ther-flight-token-987654321"
+)
+
+// TestAuth: with tokens, a call without one, with another, or with Basic
+// credentials is refused; with one of them, it runs. A token file that
+// cannot be read refuses every call.
 func TestAuth(t *testing.T) {
 	s := openStore(t)
-	const token = "s3cret-token"
+	tokens, _ := serverTokens(t, testToken, otherToken)
 	withToken := DefaultOptions()
-	withToken.Token = func() (string, error) { return token, nil }
+	withToken.Tokens = tokens
+	withToken.TokenHint = "set THE_TOKEN_VARIABLE"
 	uri := serve(t, s, withToken)
+	brokenTokens, brokenFile := serverTokens(t, testToken)
 	broken := DefaultOptions()
-	broken.Token = func() (string, error) { return "", errors.New("open /run/secrets/token: no such file") }
+	broken.Tokens = brokenTokens
 	brokenURI := serve(t, s, broken)
+	if err := os.Remove(brokenFile); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(5 * time.Millisecond) // past the recheck
 	open := serve(t, s, DefaultOptions())
 
 	tests := []struct {
@@ -425,10 +448,11 @@ func TestAuth(t *testing.T) {
 		msg   string
 	}{
 		{"no token", uri, "", codes.Unauthenticated, "no credentials"},
-		{"wrong token", uri, "s3cret-tokem", codes.Unauthenticated, "wrong token"},
-		{"a prefix of the token", uri, "s3cret", codes.Unauthenticated, "wrong token"},
-		{"the token", uri, token, codes.OK, ""},
-		{"the server cannot read its token", brokenURI, token, codes.Unavailable, "cannot read its token"},
+		{"wrong token", uri, testToken[:len(testToken)-1] + "X", codes.Unauthenticated, "wrong token"},
+		{"a prefix of the token", uri, testToken[:20], codes.Unauthenticated, "wrong token"},
+		{"the token", uri, testToken, codes.OK, ""},
+		{"the file's second token", uri, otherToken, codes.OK, ""},
+		{"the server cannot read its token file", brokenURI, testToken, codes.Unavailable, "cannot read its token file"},
 		{"no token wanted", open, "", codes.OK, ""},
 		{"a token nobody wants", open, "anything", codes.OK, ""},
 	}
@@ -448,8 +472,11 @@ func TestAuth(t *testing.T) {
 			if codeOf(err) != tc.code || !strings.Contains(err.Error(), tc.msg) {
 				t.Fatalf("want %s naming %q, got %v", tc.code, tc.msg, err)
 			}
-			if tc.code == codes.Unauthenticated && !errors.Is(err, ErrUnauthenticated) {
-				t.Fatalf("%v is not ErrUnauthenticated", err)
+			if tc.code == codes.Unauthenticated && (!errors.Is(err, ErrUnauthenticated) || !strings.HasSuffix(err.Error(), "set THE_TOKEN_VARIABLE (Unauthenticated)")) {
+				t.Fatalf("%v is not ErrUnauthenticated ending with the hint", err)
+			}
+			if strings.Contains(err.Error(), testToken) {
+				t.Fatalf("the refusal quotes the token: %v", err)
 			}
 		})
 	}
@@ -459,7 +486,7 @@ func TestAuth(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer cl.Close()
-		_, err = cl.Client.AuthenticateBasicToken(ctx, "analyst", token)
+		_, err = cl.Client.AuthenticateBasicToken(ctx, "analyst", testToken)
 		if status.Code(err) != codes.Unauthenticated || !strings.Contains(err.Error(), "token=") {
 			t.Fatalf("got %v", err)
 		}
@@ -468,7 +495,7 @@ func TestAuth(t *testing.T) {
 	for _, tc := range []struct {
 		token string
 		code  codes.Code
-	}{{token, codes.OK}, {"", codes.Unauthenticated}, {"other", codes.Unauthenticated}} {
+	}{{testToken, codes.OK}, {"", codes.Unauthenticated}, {otherToken + "x", codes.Unauthenticated}} {
 		t.Run("handshake with token "+tc.token, func(t *testing.T) {
 			cl, ctx, err := Dial(context.Background(), uri, ClientOptions{Token: tc.token})
 			if err != nil {
@@ -490,31 +517,38 @@ func TestAuth(t *testing.T) {
 	}
 }
 
-// TestExposure: beyond loopback, a server without a token does not start.
+// TestExposure: beyond loopback, a server asking for neither a token nor
+// a client certificate does not start.
 func TestExposure(t *testing.T) {
-	tok := func() (string, error) { return "x", nil }
+	tokens, _ := serverTokens(t, testToken)
+	serverOnly := &tls.Config{GetCertificate: func(*tls.ClientHelloInfo) (*tls.Certificate, error) { return nil, nil }}
+	mutual := serverOnly.Clone()
+	mutual.ClientAuth = tls.RequireAndVerifyClientCert
 	tests := []struct {
-		addr  string
-		token func() (string, error)
-		ok    bool
+		addr   string
+		tokens *access.Tokens
+		tls    *tls.Config
+		ok     bool
 	}{
-		{"127.0.0.1:1", nil, true},
-		{"[::1]:1", nil, true},
-		{"0.0.0.0:1", nil, false},
-		{"[::]:1", nil, false},
-		{"192.0.2.7:1", nil, false},
-		{"0.0.0.0:1", tok, true},
+		{"127.0.0.1:1", nil, nil, true},
+		{"[::1]:1", nil, nil, true},
+		{"0.0.0.0:1", nil, nil, false},
+		{"[::]:1", nil, nil, false},
+		{"192.0.2.7:1", nil, nil, false},
+		{"0.0.0.0:1", tokens, nil, true},
+		{"0.0.0.0:1", nil, serverOnly, false}, // TLS alone authenticates no one
+		{"0.0.0.0:1", nil, mutual, true},
 	}
 	for _, tc := range tests {
 		o := DefaultOptions()
-		o.Token = tc.token
+		o.Tokens, o.TLS = tc.tokens, tc.tls
 		a, err := net.ResolveTCPAddr("tcp", tc.addr)
 		if err != nil {
 			t.Fatal(err)
 		}
 		err = o.CheckExposure(a)
-		if (err == nil) != tc.ok || (err != nil && !errors.Is(err, ErrNoToken)) {
-			t.Errorf("%s (token %v): %v", tc.addr, tc.token != nil, err)
+		if (err == nil) != tc.ok || (err != nil && !errors.Is(err, ErrNoCredentials)) {
+			t.Errorf("%s (tokens %v, TLS %v): %v", tc.addr, tc.tokens != nil, tc.tls != nil, err)
 		}
 	}
 	// Serve itself refuses, and closes the listener.
@@ -527,8 +561,8 @@ func TestExposure(t *testing.T) {
 		t.Fatal(err)
 	}
 	wide := &addrListener{Listener: ln, addr: &net.TCPAddr{IP: net.IPv4zero, Port: ln.Addr().(*net.TCPAddr).Port}}
-	if err := srv.Serve(wide); !errors.Is(err, ErrNoToken) || !strings.Contains(err.Error(), "0.0.0.0") {
-		t.Fatalf("Serve on 0.0.0.0 without a token: %v", err)
+	if err := srv.Serve(wide); !errors.Is(err, ErrNoCredentials) || !strings.Contains(err.Error(), "0.0.0.0") {
+		t.Fatalf("Serve on 0.0.0.0 without credentials: %v", err)
 	}
 	if _, err := ln.Accept(); err == nil {
 		t.Fatal("the refused listener is still open")
@@ -543,33 +577,70 @@ type addrListener struct {
 
 func (l *addrListener) Addr() net.Addr { return l.addr }
 
+// serverTLS is the TLS of a server with files from a test authority, as
+// the pipeline serves its endpoint's (access.ServerTLS).
+func serverTLS(t testing.TB, o access.TLSOptions) *tls.Config {
+	t.Helper()
+	st, err := access.NewServerTLS(o, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st.Config()
+}
+
+// clientTLS is a client's TLS, as access reads it.
+func clientTLS(t testing.TB, o access.ClientTLSOptions) *tls.Config {
+	t.Helper()
+	c, err := o.Config()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
 // TestTLS: a server with a certificate of a test authority answers a
-// client that trusts the authority, and no other.
+// client that trusts the authority, and no other; with client
+// certificates required, only a client with one of that authority.
 func TestTLS(t *testing.T) {
 	s := openStore(t)
-	ca, serverCert := testPKI(t)
+	dir := t.TempDir()
+	ca := testpki.NewCA(t, dir, "flight")
+	other := testpki.NewCA(t, dir, "other")
+	cert, key := ca.Server(t, "sink", "127.0.0.1", "localhost")
+	clientCert, clientKey := ca.ClientCert(t, "analyst")
+	strangerCert, strangerKey := other.ClientCert(t, "stranger")
+	tokens, _ := serverTokens(t, testToken)
+
 	o := DefaultOptions()
-	o.TLS = &tls.Config{Certificates: []tls.Certificate{serverCert}, MinVersion: tls.VersionTLS12}
-	o.Token = func() (string, error) { return "tok", nil }
+	o.Tokens = tokens
+	o.TLS = serverTLS(t, access.TLSOptions{CertFile: cert, KeyFile: key})
 	uri := serve(t, s, o)
-	pool := x509.NewCertPool()
-	pool.AddCert(ca)
+	mo := DefaultOptions()
+	mo.TLS = serverTLS(t, access.TLSOptions{CertFile: cert, KeyFile: key, ClientCAFile: ca.CAFile})
+	mutual := serve(t, s, mo)
+
 	tests := []struct {
 		name string
 		uri  string
 		tls  *tls.Config
 		ok   bool
 	}{
-		{"trusting the authority", uri, &tls.Config{RootCAs: pool}, true},
+		{"trusting the authority", uri, clientTLS(t, access.ClientTLSOptions{CAFile: ca.CAFile}), true},
+		{"by the name localhost", strings.Replace(uri, "127.0.0.1", "localhost", 1), clientTLS(t, access.ClientTLSOptions{CAFile: ca.CAFile}), true},
 		{"the system's authorities", uri, nil, false},
+		{"another authority", uri, clientTLS(t, access.ClientTLSOptions{CAFile: other.CAFile}), false},
+		{"a name the certificate lacks", uri, clientTLS(t, access.ClientTLSOptions{CAFile: ca.CAFile, ServerName: "sink.example"}), false},
 		{"plaintext", strings.Replace(uri, SchemeTLS, SchemePlain, 1), nil, false},
+		{"client certificate", mutual, clientTLS(t, access.ClientTLSOptions{CAFile: ca.CAFile, CertFile: clientCert, KeyFile: clientKey}), true},
+		{"no client certificate", mutual, clientTLS(t, access.ClientTLSOptions{CAFile: ca.CAFile}), false},
+		{"a stranger's client certificate", mutual, clientTLS(t, access.ClientTLSOptions{CAFile: ca.CAFile, CertFile: strangerCert, KeyFile: strangerKey}), false},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			defer cancel()
 			var rows int64
-			err := Query(ctx, tc.uri, `SELECT * FROM t`, ClientOptions{Token: "tok", TLS: tc.tls}, func(rr array.RecordReader) error {
+			err := Query(ctx, tc.uri, `SELECT * FROM t`, ClientOptions{Token: testToken, TLS: tc.tls}, func(rr array.RecordReader) error {
 				rows, _ = count(rr)
 				return nil
 			})
@@ -581,43 +652,6 @@ func TestTLS(t *testing.T) {
 			}
 		})
 	}
-}
-
-// testPKI makes an authority and a certificate it signed for 127.0.0.1.
-func testPKI(t testing.TB) (*x509.Certificate, tls.Certificate) {
-	t.Helper()
-	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	caTmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "test authority"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign,
-	}
-	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ca, err := x509.ParseCertificate(caDER)
-	if err != nil {
-		t.Fatal(err)
-	}
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: "127.0.0.1"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)}, DNSNames: []string{"localhost"},
-		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca, &key.PublicKey, caKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return ca, tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}
 }
 
 // TestLimits: one call more than MaxConcurrent is refused at once, and a

@@ -5,8 +5,6 @@ package main
 
 import (
 	"context"
-	"crypto/tls"
-	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -26,7 +24,6 @@ import (
 	"github.com/stakhanov/stakhanov/analytics"
 	"github.com/stakhanov/stakhanov/app"
 	"github.com/stakhanov/stakhanov/config"
-	"github.com/stakhanov/stakhanov/flightsql"
 	"github.com/stakhanov/stakhanov/ingest"
 	"github.com/stakhanov/stakhanov/simulator"
 )
@@ -192,11 +189,11 @@ themselves), through its Arrow Flight SQL server (--flight-addr; its URL is writ
 FILE.flight) and through snapshots in --snapshot-dir, taken every --snapshot-interval
 and on request (POST /v1/snapshot, "stakhanov snapshot"). See docs/live-reading.md.
 
-On loopback (the default) the endpoint may be open. On any other address it requires
+On loopback (the default) both may be open. On any other address they require
 credentials, or run refuses to start: a bearer token (--query-token-file, or
 $STAKHANOV_ENDPOINTS_QUERY_TOKEN; "stakhanov token" makes one) or client certificates
-(--query-tls-client-ca-file). --query-tls-cert-file and --query-tls-key-file serve it
-over TLS.`)
+(--query-tls-client-ca-file), the same for both. --query-tls-cert-file and
+--query-tls-key-file serve both over TLS, with one certificate.`)
 	if err != nil {
 		return err
 	}
@@ -393,9 +390,7 @@ EXPLAIN) per request and refuses anything that writes.
 	duck := fs.String("duckdb", "stakhanov.duckdb", "DuckDB file to read")
 	format := fs.String("format", analytics.FormatTable, "output format: "+strings.Join(analytics.Formats, ", "))
 	endpoint := fs.String("endpoint", "", "query this endpoint (http://host:port or https://…) instead of finding one for --duckdb")
-	flightURL := fs.String("flight", "", "query this Arrow Flight SQL server (grpc://host:port or grpc+tls://host:port)")
-	tokenFile := fs.String("flight-token-file", "", "file holding the Flight SQL server's token (sent as a bearer token)")
-	caFile := fs.String("flight-ca-file", "", "PEM file of the authorities to trust for grpc+tls:// (default: the system's)")
+	flightURL := fs.String("flight", "", "query this Arrow Flight SQL server (grpc://host:port or grpc+tls://host:port; the pipeline writes it to FILE.flight)")
 	client := clientFlags(fs)
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -415,43 +410,11 @@ EXPLAIN) per request and refuses anything that writes.
 	case *flightURL != "" && *endpoint != "":
 		return errors.New("give --endpoint or --flight, not both")
 	case *flightURL != "":
-		o, err := flightClientOptions(*tokenFile, *caFile)
-		if err != nil {
-			return err
-		}
-		return app.QueryFlight(ctx, *flightURL, sql, *format, o, os.Stdout)
+		return app.QueryFlight(ctx, client(), *flightURL, sql, *format, os.Stdout)
 	case *endpoint != "":
 		return app.QueryEndpoint(ctx, client(), *endpoint, sql, *format, os.Stdout)
 	}
 	return app.Query(ctx, client(), *duck, sql, *format, os.Stdout)
-}
-
-// flightClientOptions reads the token and the authorities for a Flight
-// SQL client. The token is read from a file, never taken on the command
-// line, where every user of the machine could read it.
-func flightClientOptions(tokenFile, caFile string) (flightsql.ClientOptions, error) {
-	var o flightsql.ClientOptions
-	if tokenFile != "" {
-		b, err := os.ReadFile(tokenFile)
-		if err != nil {
-			return o, fmt.Errorf("--flight-token-file: %w", err)
-		}
-		if o.Token = strings.TrimSpace(string(b)); o.Token == "" {
-			return o, fmt.Errorf("--flight-token-file %s is empty", tokenFile)
-		}
-	}
-	if caFile != "" {
-		pem, err := os.ReadFile(caFile)
-		if err != nil {
-			return o, fmt.Errorf("--flight-ca-file: %w", err)
-		}
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(pem) {
-			return o, fmt.Errorf("--flight-ca-file %s holds no PEM certificate", caFile)
-		}
-		o.TLS = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
-	}
-	return o, nil
 }
 
 func isTerminal(f *os.File) bool {
@@ -518,17 +481,17 @@ pipeline takes a snapshot and the export is read from it.`, clientAbout)
 }
 
 // clientAbout explains the client flags of query, snapshot and export.
-const clientAbout = `An endpoint beyond loopback requires a bearer token: the first line of --query-token-file,
-else of the file $STAKHANOV_ENDPOINTS_QUERY_TOKEN_FILE names, else $STAKHANOV_ENDPOINTS_QUERY_TOKEN
-(the variables the pipeline reads its own from). An https:// endpoint is trusted by the
-system's authorities or --query-tls-ca-file.`
+const clientAbout = `An endpoint (or Flight SQL server) beyond loopback requires a bearer token: the first line
+of --query-token-file, else of the file $STAKHANOV_ENDPOINTS_QUERY_TOKEN_FILE names, else
+$STAKHANOV_ENDPOINTS_QUERY_TOKEN (the variables the pipeline reads its own from). An https://
+endpoint (a grpc+tls:// server) is trusted by the system's authorities or --query-tls-ca-file.`
 
 // clientFlags adds the flags of how query, snapshot and export reach an
 // endpoint, and returns what they and the environment say.
 func clientFlags(fs *flag.FlagSet) func() app.ClientOptions {
 	tokenFile := fs.String("query-token-file", "", "file holding the endpoint's bearer token, sent from its first line (default $"+app.EnvQueryTokenFile+", else $"+app.EnvQueryToken+")")
 	var t access.ClientTLSOptions
-	fs.StringVar(&t.CAFile, "query-tls-ca-file", "", "PEM authorities to trust for an https:// endpoint (default: the system's)")
+	fs.StringVar(&t.CAFile, "query-tls-ca-file", "", "PEM authorities to trust for an https:// endpoint or a grpc+tls:// server (default: the system's)")
 	fs.StringVar(&t.CertFile, "query-tls-cert-file", "", "PEM client certificate, for an endpoint that requires one")
 	fs.StringVar(&t.KeyFile, "query-tls-key-file", "", "PEM key of the client certificate")
 	fs.StringVar(&t.ServerName, "query-tls-server-name", "", "name the endpoint's certificate must carry (default: the URL's host)")

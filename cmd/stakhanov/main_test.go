@@ -151,8 +151,10 @@ func TestLiveReadingFlags(t *testing.T) {
 	}
 	for cmd, wants := range map[string][]string{
 		"run": {"-query-addr", "127.0.0.1:0", "-query-timeout", "1m0s", "-query-max-concurrent", "-snapshot-dir", "-snapshot-interval", "15m0s", "docs/live-reading.md",
-			"-query-token-file", "STAKHANOV_ENDPOINTS_QUERY_TOKEN", "-query-tls-cert-file", "-query-tls-key-file", "-query-tls-client-ca-file", "stakhanov token"},
-		"query":    {"-endpoint", "arrow", "FILE.endpoint", "-query-token-file", "$STAKHANOV_ENDPOINTS_QUERY_TOKEN", "-query-tls-ca-file", "-query-tls-server-name", "-query-tls-cert-file"},
+			"-query-token-file", "STAKHANOV_ENDPOINTS_QUERY_TOKEN", "-query-tls-cert-file", "-query-tls-key-file", "-query-tls-client-ca-file", "stakhanov token",
+			"-flight-addr", "FILE.flight", "the same for both"},
+		"query": {"-endpoint", "arrow", "FILE.endpoint", "-query-token-file", "$STAKHANOV_ENDPOINTS_QUERY_TOKEN", "-query-tls-ca-file", "-query-tls-server-name", "-query-tls-cert-file",
+			"-flight", "grpc+tls://", "FILE.flight"},
 		"snapshot": {"-endpoint", "-dir", "-json", "--snapshot-dir", "-query-token-file", "-query-tls-ca-file"},
 		"export":   {"-out", "-endpoint", "industry=", "month=YYYY-MM", "-query-token-file", "-query-tls-ca-file"},
 		"demo":     {"-query-addr", "loopback"},
@@ -171,6 +173,22 @@ func TestLiveReadingFlags(t *testing.T) {
 	}
 	if !strings.Contains(usage, "stakhanov snapshot") || !strings.Contains(usage, "stakhanov export") {
 		t.Errorf("usage lacks snapshot or export:\n%s", usage)
+	}
+	if help, _ := captureStderr(t, func() error { return query(ctx, []string{"-h"}) }); strings.Contains(help, "-flight-token-file") || strings.Contains(help, "-flight-ca-file") {
+		t.Errorf("query has client flags of its own for Flight SQL:\n%s", help)
+	}
+	// --flight takes the token from the endpoint's client flags
+	missing := filepath.Join(t.TempDir(), "no-token")
+	if _, err := capture(t, func() error {
+		return query(ctx, []string{"--flight", "grpc://127.0.0.1:1", "--query-token-file", missing, "SELECT 1"})
+	}); err == nil || !strings.Contains(err.Error(), "query token: token file") || !strings.Contains(err.Error(), missing) {
+		t.Errorf("query --flight with a missing --query-token-file: %v", err)
+	}
+	// Flight SQL beyond loopback without credentials: refused, naming the
+	// endpoint's options
+	if err := run(ctx, []string{"--brokers", "127.0.0.1:1", "--flight-addr", "0.0.0.0:0"}); err == nil ||
+		!strings.Contains(err.Error(), "--flight-addr") || !strings.Contains(err.Error(), "--query-token-file") {
+		t.Errorf("run --flight-addr 0.0.0.0:0 without a token: %v", err)
 	}
 	// an endpoint that does not answer is an error, not a silent fallback
 	if _, err := capture(t, func() error {
