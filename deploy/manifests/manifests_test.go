@@ -499,7 +499,7 @@ func checkDockerfile(fs files) problems {
 	if _, err := parseCommandLine(d.cmd); err != nil {
 		p.add("Dockerfile: CMD %q: %v", d.cmd, err)
 	}
-	for _, port := range []int{9464, 8080} {
+	for _, port := range []int{9464, 8080, 8815} {
 		if !d.expose[port] {
 			p.add("Dockerfile: does not EXPOSE %d", port)
 		}
@@ -770,6 +770,7 @@ func checkKubernetes(fs files) problems {
 	}
 
 	metricsPorts := map[int]bool{}
+	var sinkSQL []sqlPort
 	for _, w := range ws {
 		r, ok := checkWorkload(&p, objs, w, image, d)
 		if !ok {
@@ -778,11 +779,14 @@ func checkKubernetes(fs files) problems {
 		_, mp, _ := port(r.get("endpoints.metrics_addr"))
 		metricsPorts[mp] = true
 		if w.role == "sink" {
-			checkQueryService(&p, objs, w, r)
+			sinkSQL = sqlPorts(r)
+			for _, sp := range sinkSQL {
+				checkSQLService(&p, objs, w, r, sp)
+			}
 		}
 	}
 	checkMetricsService(&p, objs, ws, metricsPorts)
-	checkNetworkPolicies(&p, objs, ws)
+	checkNetworkPolicies(&p, objs, ws, sinkSQL)
 	return p
 }
 
@@ -1013,6 +1017,26 @@ func checkWorkload(p *problems, objs k8sObjects, w workload, image string, d doc
 		case containerPort(intstr.FromString("query")) != qport:
 			p.add("%s: container port \"query\" is not %d, the query address's", where, qport)
 		}
+		// The Flight SQL server: exposed on a port named flight, or on
+		// loopback (or off) and not exposed at all.
+		switch fa := r.get("endpoints.flight_addr"); {
+		case fa == "" || fa == app.QueryAddrOff:
+			if containerPort(intstr.FromString("flight")) != -1 {
+				p.add("%s: container port \"flight\", but endpoints.flight_addr is off", where)
+			}
+		default:
+			fhost, fport, err := port(fa)
+			switch {
+			case err != nil:
+				p.add("%s: endpoints.flight_addr: %v", where, err)
+			case isLoopback(fhost):
+				if containerPort(intstr.FromString("flight")) != -1 {
+					p.add("%s: container port \"flight\", but endpoints.flight_addr %s is loopback: nothing answers there", where, fa)
+				}
+			case containerPort(intstr.FromString("flight")) != fport:
+				p.add("%s: container port \"flight\" is not %d, the Flight SQL address's", where, fport)
+			}
+		}
 		db := r.get("duckdb.path")
 		snaps := r.get("snapshots.dir")
 		if snaps == "" {
@@ -1084,9 +1108,10 @@ func checkQueryCredentials(p *problems, where string, c corev1.Container, r reso
 
 // checkNetworkPolicies: every workload's pods are isolated for ingress;
 // what reaches them names its ports, the metrics port only from
-// Prometheus' pods, the sink's query port only from labelled pods of the
+// Prometheus' pods, the sink's SQL ports (sinkSQL: query, and flight when
+// the Flight SQL server is exposed) only from labelled pods of the
 // namespace; nothing blocks their outgoing traffic (Kafka).
-func checkNetworkPolicies(p *problems, objs k8sObjects, ws []workload) {
+func checkNetworkPolicies(p *problems, objs k8sObjects, ws []workload, sinkSQL []sqlPort) {
 	if len(objs.policies) == 0 {
 		p.add("k8s: no NetworkPolicy: any pod of the cluster reaches the query and metrics ports")
 		return
@@ -1118,7 +1143,7 @@ func checkNetworkPolicies(p *problems, objs k8sObjects, ws []workload) {
 			return "port " + pp.Port.String()
 		}
 		where := "k8s: " + w.where
-		isolated, metricsIn, queryIn := false, false, false
+		isolated, metricsIn, sqlIn := false, false, map[string]bool{}
 		for _, np := range objs.policies {
 			sel, err := metav1.LabelSelectorAsSelector(&np.Spec.PodSelector)
 			if err != nil {
@@ -1158,17 +1183,17 @@ func checkNetworkPolicies(p *problems, objs k8sObjects, ws []workload) {
 								p.add("%s: the metrics port admits more than Prometheus' pods (a podSelector with labels, in its namespace)", rw)
 							}
 						}
-					case "query":
-						queryIn = true
+					case "query", "flight":
+						sqlIn[name] = true
 						for _, peer := range rule.From {
 							if peer.IPBlock != nil || peer.NamespaceSelector != nil {
-								p.add("%s: the query port admits pods of other namespaces or addresses outside the cluster", rw)
+								p.add("%s: the %s port admits pods of other namespaces or addresses outside the cluster", rw, name)
 							} else if peer.PodSelector == nil || len(peer.PodSelector.MatchLabels)+len(peer.PodSelector.MatchExpressions) == 0 {
-								p.add("%s: the query port admits every pod of the namespace: select the consumers by a label", rw)
+								p.add("%s: the %s port admits every pod of the namespace: select the consumers by a label", rw, name)
 							}
 						}
 					default:
-						p.add("%s opens %s, which the %s does not serve as metrics or query", rw, name, w.where)
+						p.add("%s opens %s, which the %s does not serve as metrics, query or flight", rw, name, w.where)
 					}
 				}
 			}
@@ -1178,8 +1203,13 @@ func checkNetworkPolicies(p *problems, objs k8sObjects, ws []workload) {
 			p.add("%s: no NetworkPolicy isolates its pods for ingress", where)
 		case !metricsIn:
 			p.add("%s: no NetworkPolicy lets Prometheus reach its metrics port", where)
-		case w.role == "sink" && !queryIn:
-			p.add("%s: no NetworkPolicy lets the namespace's consumers reach its query port", where)
+		}
+		if w.role == "sink" {
+			for _, sp := range sinkSQL {
+				if !sqlIn[sp.name] {
+					p.add("%s: no NetworkPolicy lets the namespace's consumers reach its %s port", where, sp.name)
+				}
+			}
 		}
 	}
 }
@@ -1246,29 +1276,48 @@ func checkMetricsService(p *problems, objs k8sObjects, ws []workload, metricsPor
 	}
 }
 
-func checkQueryService(p *problems, objs k8sObjects, sink workload, r resolved) {
-	_, qport, _ := port(r.get("endpoints.query_addr"))
+// sqlPort is a port the sink serves SQL on: its container port's name
+// and the option of its address.
+type sqlPort struct{ name, key string }
+
+// sqlPorts are the ports the sink's configuration serves SQL on beyond
+// loopback: the query endpoint's always (checkWorkload refuses it on
+// loopback), the Flight SQL server's when exposed.
+func sqlPorts(r resolved) []sqlPort {
+	ps := []sqlPort{{"query", "endpoints.query_addr"}}
+	if fa := r.get("endpoints.flight_addr"); fa != "" && fa != app.QueryAddrOff {
+		if host, _, err := port(fa); err == nil && !isLoopback(host) {
+			ps = append(ps, sqlPort{"flight", "endpoints.flight_addr"})
+		}
+	}
+	return ps
+}
+
+// checkSQLService: a Service of the sink only, inside the cluster, reaches
+// the SQL port sp.
+func checkSQLService(p *problems, objs k8sObjects, sink workload, r resolved, sp sqlPort) {
+	_, n, _ := port(r.get(sp.key))
 	for _, s := range objs.services {
-		for _, sp := range s.Spec.Ports {
-			if sp.TargetPort.String() != "query" && sp.TargetPort.IntValue() != qport {
+		for _, svp := range s.Spec.Ports {
+			if svp.TargetPort.String() != sp.name && svp.TargetPort.IntValue() != n {
 				continue
 			}
 			if !selects(s.Spec.Selector, sink.template.Labels) {
-				p.add("k8s: Service %s: port %s does not select the sink", s.Name, sp.Name)
+				p.add("k8s: Service %s: port %s does not select the sink", s.Name, svp.Name)
 			}
 			if s.Spec.Selector[componentLabel] != "sink" {
-				p.add("k8s: Service %s: the query port must select the sink only (%s: sink)", s.Name, componentLabel)
+				p.add("k8s: Service %s: the %s port must select the sink only (%s: sink)", s.Name, sp.name, componentLabel)
 			}
-			if int(sp.Port) != qport {
-				p.add("k8s: Service %s: port %d, the sink serves SQL on %d", s.Name, sp.Port, qport)
+			if int(svp.Port) != n {
+				p.add("k8s: Service %s: port %d, the sink serves SQL (%s) on %d", s.Name, svp.Port, sp.key, n)
 			}
 			if s.Spec.Type == corev1.ServiceTypeLoadBalancer || s.Spec.Type == corev1.ServiceTypeNodePort {
-				p.add("k8s: Service %s: the SQL endpoint must stay inside the cluster", s.Name)
+				p.add("k8s: Service %s: the sink's SQL must stay inside the cluster", s.Name)
 			}
 			return
 		}
 	}
-	p.add("k8s: no Service for the sink's query port %d", qport)
+	p.add("k8s: no Service for the sink's %s port %d (%s)", sp.name, n, sp.key)
 }
 
 func sortedInts(m map[int]bool) []int {
@@ -1582,7 +1631,7 @@ func checkPipelineService(p *problems, where string, proj *composetypes.Project,
 		key  string
 		want int
 		open bool // may be published beyond loopback
-	}{{"endpoints.metrics_addr", 9464, true}, {"endpoints.query_addr", 8080, false}} {
+	}{{"endpoints.metrics_addr", 9464, true}, {"endpoints.query_addr", 8080, false}, {"endpoints.flight_addr", 8815, false}} {
 		host, n, err := port(r.get(a.key))
 		switch {
 		case err != nil:
@@ -1600,7 +1649,7 @@ func checkPipelineService(p *problems, where string, proj *composetypes.Project,
 		if !ok {
 			p.add("%s: port %d (%s) is not published", where, n, a.key)
 		} else if !a.open && !isLoopback(pc.HostIP) {
-			p.add("%s: port %d is the SQL endpoint: publish it on 127.0.0.1 only", where, n)
+			p.add("%s: port %d serves SQL (%s): publish it on 127.0.0.1 only", where, n, a.key)
 		}
 	}
 	if role := r.get("pipeline.role"); role != "all" {
@@ -2059,6 +2108,13 @@ func TestChecksCatchMistakes(t *testing.T) {
 		{"k8s/networkpolicy.yaml", "      app.kubernetes.io/name: stakhanov\n  policyTypes: [\"Ingress\"]", "      app.kubernetes.io/name: stakhanov\n  policyTypes: [\"Ingress\", \"Egress\"]", checkKubernetes},
 		{"k8s/networkpolicy.yaml", "  podSelector:\n    matchLabels:\n      app.kubernetes.io/name: stakhanov\n  policyTypes", "  podSelector:\n    matchLabels:\n      app.kubernetes.io/name: stakhanov-pipeline\n  policyTypes", checkKubernetes},
 		{"k8s/kustomization.yaml", "  - networkpolicy.yaml\n", "", checkKubernetes},
+		// Kubernetes: the Flight SQL server, exposed beside the endpoint
+		{"k8s/sink-statefulset.yaml", "containerPort: 8815", "containerPort: 8816", checkKubernetes},
+		{"k8s/configmap.yaml", "flight_addr: 0.0.0.0:8815", "flight_addr: 127.0.0.1:8815", checkKubernetes},
+		{"k8s/configmap.yaml", "flight_addr: 0.0.0.0:8815", "flight_addr: \"off\"", checkKubernetes},
+		{"k8s/sink-service.yaml", "    - name: flight\n      port: 8815\n      targetPort: flight\n      protocol: TCP\n", "", checkKubernetes},
+		{"k8s/sink-service.yaml", "      port: 8815", "      port: 31337", checkKubernetes},
+		{"k8s/networkpolicy.yaml", "        - port: flight\n          protocol: TCP\n", "", checkKubernetes},
 		// Compose
 		{"docker-compose.yml", "name: stakhanov\n", "version: \"3.8\"\nname: stakhanov\n", checkCompose},
 		{"docker-compose.yml", "      STAKHANOV_ENDPOINTS_QUERY_TOKEN_FILE: /run/stakhanov/query-token\n", "", checkCompose},
@@ -2080,6 +2136,9 @@ func TestChecksCatchMistakes(t *testing.T) {
 		{"docker-compose.yml", `["simulate", "--brokers", "kafka:9092"`, `["simulate", "--brokers", "kafka:9093"`, checkCompose},
 		{"docker-compose.yml", "PLAINTEXT://kafka:9092", "PLAINTEXT://broker:9092", checkCompose},
 		{"docker-compose.yml", "127.0.0.1:8080:8080", "8080:8080", checkCompose},
+		{"docker-compose.yml", "127.0.0.1:8815:8815", "8815:8815", checkCompose},
+		{"docker-compose.yml", "      - 127.0.0.1:8815:8815\n", "", checkCompose},
+		{"docker-compose.yml", "STAKHANOV_ENDPOINTS_FLIGHT_ADDR: 0.0.0.0:8815", "STAKHANOV_ENDPOINTS_FLIGHT_ADDR: 127.0.0.1:8815", checkCompose},
 		{"docker-compose.yml", `"/stakhanov", "query"`, `"/stakhanov", "qeury"`, checkCompose},
 		{"docker-compose.yml", `"--endpoint", "http://127.0.0.1:8080"`, `"--endpoint", "http://127.0.0.1:9464"`, checkCompose},
 		{"docker-compose.yml", "snapshots/stakhanov-snapshot.duckdb", "stakhanov.duckdb", checkCompose},
@@ -2101,6 +2160,7 @@ func TestChecksCatchMistakes(t *testing.T) {
 		{"grafana/stakhanov-dashboard.json", `"uid": "${DS_PROMETHEUS}"`, `"uid": "prometheus"`, checkDashboard},
 		// the Dockerfile
 		{"Dockerfile", "EXPOSE 8080", "EXPOSE 8081", checkDockerfile},
+		{"Dockerfile", "EXPOSE 8815", "EXPOSE 8816", checkDockerfile},
 		{"Dockerfile", "-tags=duckdb_arrow", "-tags=duckdb", checkDockerfile},
 		{"Dockerfile", `CMD ["run"]`, `CMD ["rum"]`, checkDockerfile},
 		{"Dockerfile", "WORKDIR /var/lib/stakhanov", "ENV STAKHANOV_DUCKDB_PATH=/var/lib/stakhanov/x.duckdb", checkDockerfile},
