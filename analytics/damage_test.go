@@ -256,7 +256,7 @@ func TestDamagedDataBlock(t *testing.T) {
 		t.Fatalf("read-only: %v", err)
 	}
 	defer ro.Close()
-	if _, err := ExportParquet(ctx, ro.DB(), filepath.Join(t.TempDir(), "pq")); !errors.Is(err, ErrCorrupt) {
+	if _, err := ExportParquet(ctx, ro.DB(), filepath.Join(t.TempDir(), "pq"), DefaultExportOptions()); !errors.Is(err, ErrCorrupt) {
 		t.Fatalf("export: %v", err)
 	}
 	// the pristine copy is whole

@@ -24,6 +24,12 @@ type Options struct {
 	// "512MB"). Default "2GB"; DuckDB's own default is 80 % of RAM, which
 	// leaves the rest of the process nothing to grow into.
 	MemoryLimit string
+	// TempDirectory is where DuckDB spills what does not fit in
+	// MemoryLimit (the sorts of an export, large joins). Default "":
+	// DuckDB's own, <Path>.tmp beside the file (none for ":memory:").
+	// Commands that only read a file set one beside what they write, as
+	// the file's directory may not be writable.
+	TempDirectory string
 	// CheckpointThreshold is the WAL size at which DuckDB folds the WAL
 	// into the file, in DuckDB's syntax. Default "256MB": a checkpoint
 	// lands inside the commit that crosses the threshold, and DuckDB's own

@@ -2,7 +2,6 @@ package analytics
 
 import (
 	"context"
-	"database/sql"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -35,9 +34,6 @@ const SnapshotFile = "stakhanov-snapshot.duckdb"
 // a snapshot directory.
 const SnapshotParquet = "parquet"
 
-// ExportTables are the tables a Parquet export holds, in export order.
-var ExportTables = []string{"shifts", "alerts", "norms", "rejects"}
-
 // SnapshotResult describes a snapshot or export.
 type SnapshotResult struct {
 	// Path is the DuckDB snapshot file; empty for a Parquet export alone.
@@ -49,6 +45,9 @@ type SnapshotResult struct {
 	TookMS int64 `json:"took_ms"`
 	// Tables are the rows of each exported table.
 	Tables map[string]int64 `json:"tables"`
+	// Files and Bytes are the Parquet files of each table and their size.
+	Files map[string]int   `json:"files,omitempty"`
+	Bytes map[string]int64 `json:"bytes,omitempty"`
 	// TakenAt is when the read transaction began, UTC.
 	TakenAt time.Time `json:"taken_at"`
 }
@@ -77,12 +76,23 @@ var attachSeq atomic.Int64
 
 // Snapshot writes a consistent copy of the database into dir (created if
 // missing): the DuckDB file dir/stakhanov-snapshot.duckdb and a Parquet
-// export of ExportTables linked as dir/parquet, both from one read
-// transaction, so that every table shows the same commits. Another process
-// may open the snapshot while this one holds the database. Works on a
-// read-only Store as well. Snapshots into one directory are serialised.
+// export of ExportTables (see ExportParquet) linked as dir/parquet, both
+// from one read transaction, so that every table shows the same commits.
+// Another process may open the snapshot while this one holds the
+// database. Works on a read-only Store as well. Snapshots into one
+// directory are serialised. The export takes DefaultExportOptions.
 func (s *Store) Snapshot(ctx context.Context, dir string) (*SnapshotResult, error) {
+	return s.SnapshotWith(ctx, dir, DefaultExportOptions())
+}
+
+// SnapshotWith is Snapshot with the Parquet export shaped, and its
+// progress reported, by o. The copy of the database reports as the table
+// SnapshotFile, by the bytes of the copy.
+func (s *Store) SnapshotWith(ctx context.Context, dir string, o ExportOptions) (*SnapshotResult, error) {
 	start := time.Now()
+	if err := o.Validate(); err != nil {
+		return nil, err
+	}
 	dir, err := filepath.Abs(dir)
 	if err != nil {
 		return nil, fmt.Errorf("analytics: snapshot: %w", err)
@@ -115,9 +125,19 @@ func (s *Store) Snapshot(ctx context.Context, dir string) (*SnapshotResult, erro
 	defer conn.Close()
 	res := &SnapshotResult{Path: final, ParquetDir: filepath.Join(dir, SnapshotParquet), TakenAt: start.UTC()}
 	alias := fmt.Sprintf("stakhanov_snapshot_%d", attachSeq.Add(1))
+	rep := newReporter(o)
+	defer rep.stop()
+	defer oneThread()()
+	mem := memorySettings(ctx, conn)
 	err = inTx(ctx, conn, func() error {
 		var current string
 		if err := conn.QueryRowContext(ctx, "SELECT current_database()").Scan(&current); err != nil {
+			return err
+		}
+		// The Parquet export first: the copy's rows stay in this
+		// transaction's memory until it commits, which would leave the
+		// export's sorts less of the memory limit.
+		if err := exportTables(ctx, conn, gen, o, rep, res, mem); err != nil {
 			return err
 		}
 		// Attaching inside the transaction keeps the copy and the export
@@ -125,21 +145,21 @@ func (s *Store) Snapshot(ctx context.Context, dir string) (*SnapshotResult, erro
 		if _, err := conn.ExecContext(ctx, fmt.Sprintf("ATTACH %s AS %s (READ_WRITE)", quoteString(tmpFile), alias)); err != nil {
 			return fmt.Errorf("attach %s: %w", tmpFile, err)
 		}
+		rep.begin(SnapshotFile, 0, func() (int, int64) { return fileBytes(tmpFile, tmpFile+".wal") })
 		if _, err := conn.ExecContext(ctx, fmt.Sprintf("COPY FROM DATABASE %s TO %s", quoteIdent(current), alias)); err != nil {
-			return fmt.Errorf("copy database: %w", err)
+			return fmt.Errorf("copy database: %w", exportError(err, mem))
 		}
-		tables, err := exportTables(ctx, conn, gen)
-		if err != nil {
-			return err
-		}
-		res.Tables = tables
 		return nil
 	})
+	// The copy's rows are written when the transaction commits (indexes
+	// included), which may run out of memory too.
+	err = exportError(err, mem)
 	if err == nil {
 		// DETACH closes the copy, checkpointing it: one file, no WAL.
 		if _, derr := conn.ExecContext(ctx, "DETACH "+alias); derr != nil {
-			err = fmt.Errorf("detach: %w", derr)
+			err = fmt.Errorf("detach: %w", exportError(derr, mem))
 		}
+		rep.end()
 	} else {
 		_, _ = conn.ExecContext(context.WithoutCancel(ctx), "DETACH DATABASE IF EXISTS "+alias)
 	}
@@ -161,6 +181,17 @@ func (s *Store) Snapshot(ctx context.Context, dir string) (*SnapshotResult, erro
 	pruneExports(dir, genName)
 	res.TookMS = time.Since(start).Milliseconds()
 	return res, nil
+}
+
+// fileBytes counts the files of paths that exist, and their bytes.
+func fileBytes(paths ...string) (files int, bytes int64) {
+	for _, p := range paths {
+		if fi, err := os.Stat(p); err == nil {
+			files++
+			bytes += fi.Size()
+		}
+	}
+	return files, bytes
 }
 
 // swapLink points dir/parquet at genName by renaming a new link over it.
@@ -205,120 +236,6 @@ func pruneExports(dir, current string) {
 			_ = os.RemoveAll(filepath.Join(dir, g))
 		}
 	}
-}
-
-// ExportParquet writes ExportTables of db, from one read transaction, as
-// Parquet under dir: shifts, alerts and norms partitioned hive-style as
-// <table>/industry=…/plant_id=…/month=YYYY-MM/*.parquet, rejects as
-// rejects/data_0.parquet. The partition columns live in the paths, not in
-// the files: read with hive partitioning (DuckDB's default for such
-// paths, pyarrow's partitioning="hive", Polars' hive_partitioning). Norms
-// have no industry column; each norm takes its plant's industry from
-// shifts, NULL for a plant with no shift. A NULL partition value is
-// written as __HIVE_DEFAULT_PARTITION__, Hive's convention, which DuckDB
-// reads back as NULL. An empty table is one file, <table>/data_0.parquet,
-// with no rows and the same columns, so that every table's glob matches.
-//
-// dir must be missing or empty: the export is written to a temporary
-// sibling and renamed into place, so dir is either absent or complete.
-// db may be any DuckDB handle of this process, read-only or not.
-func ExportParquet(ctx context.Context, db *sql.DB, dir string) (*SnapshotResult, error) {
-	start := time.Now()
-	dir, err := filepath.Abs(dir)
-	if err != nil {
-		return nil, fmt.Errorf("analytics: export: %w", err)
-	}
-	if entries, err := os.ReadDir(dir); err == nil && len(entries) > 0 {
-		return nil, fmt.Errorf("%w: %s", ErrExportTarget, dir)
-	}
-	if err := os.MkdirAll(filepath.Dir(dir), 0o755); err != nil {
-		return nil, fmt.Errorf("analytics: export: %w", err)
-	}
-	tmp, err := os.MkdirTemp(filepath.Dir(dir), "."+filepath.Base(dir)+".tmp-")
-	if err != nil {
-		return nil, fmt.Errorf("analytics: export: %w", err)
-	}
-	conn, err := db.Conn(ctx)
-	if err != nil {
-		_ = os.RemoveAll(tmp)
-		return nil, fmt.Errorf("analytics: export: %w", err)
-	}
-	defer conn.Close()
-	res := &SnapshotResult{ParquetDir: dir, TakenAt: start.UTC()}
-	err = inTx(ctx, conn, func() error {
-		var err error
-		res.Tables, err = exportTables(ctx, conn, tmp)
-		return err
-	})
-	if err == nil {
-		// os.Rename refuses any directory as the target; an empty one was
-		// checked above and may go.
-		if rerr := os.Remove(dir); rerr != nil && !errors.Is(rerr, fs.ErrNotExist) {
-			err = rerr
-		} else {
-			err = os.Rename(tmp, dir)
-		}
-	}
-	if err != nil {
-		_ = os.RemoveAll(tmp)
-		if isCorrupt(err, "") && !errors.Is(err, ErrCorrupt) {
-			err = &CorruptError{Err: err}
-		}
-		return nil, fmt.Errorf("analytics: export to %s: %w", dir, err)
-	}
-	res.TookMS = time.Since(start).Milliseconds()
-	return res, nil
-}
-
-// exportQueries select what each table's Parquet holds. month is derived
-// for partitioning and, like industry and plant_id, is in the paths only.
-var exportQueries = map[string]string{
-	"shifts": `SELECT *, strftime(day, '%Y-%m') AS month FROM shifts`,
-	"alerts": `SELECT *, strftime(day, '%Y-%m') AS month FROM alerts`,
-	"norms": `SELECT n.*, p.industry, strftime(n.day, '%Y-%m') AS month FROM norms n
-		LEFT JOIN (SELECT plant_id, min(industry) AS industry FROM shifts GROUP BY plant_id) p
-		ON p.plant_id = n.plant_id`,
-	"rejects": `SELECT * FROM rejects`,
-}
-
-// exportTables writes ExportTables under dir (which may not exist yet) on
-// conn, inside the caller's transaction, and returns their row counts.
-func exportTables(ctx context.Context, conn *sql.Conn, dir string) (map[string]int64, error) {
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return nil, err
-	}
-	counts := make(map[string]int64, len(ExportTables))
-	for _, table := range ExportTables {
-		var rows int64
-		if err := conn.QueryRowContext(ctx, "SELECT count(*) FROM "+table).Scan(&rows); err != nil {
-			return nil, fmt.Errorf("export %s: %w", table, err)
-		}
-		// Rejects are few and have no partition key worth having; an
-		// empty table written partitioned would leave no file at all.
-		single := table == "rejects" || rows == 0
-		stmt := fmt.Sprintf("COPY (%s) TO %s (FORMAT parquet, PARTITION_BY (industry, plant_id, month))",
-			exportQueries[table], quoteString(filepath.Join(dir, table)))
-		if single {
-			if err := os.MkdirAll(filepath.Join(dir, table), 0o755); err != nil {
-				return nil, err
-			}
-			stmt = fmt.Sprintf("COPY (%s) TO %s (FORMAT parquet)",
-				exportQueries[table], quoteString(filepath.Join(dir, table, "data_0.parquet")))
-		}
-		r, err := conn.ExecContext(ctx, stmt)
-		if err != nil {
-			return nil, fmt.Errorf("export %s: %w", table, err)
-		}
-		n, err := r.RowsAffected()
-		if err != nil {
-			return nil, fmt.Errorf("export %s: %w", table, err)
-		}
-		if n != rows {
-			return nil, fmt.Errorf("export %s: %d rows written of %d", table, n, rows)
-		}
-		counts[table] = n
-	}
-	return counts, nil
 }
 
 func quoteString(s string) string { return "'" + strings.ReplaceAll(s, "'", "''") + "'" }

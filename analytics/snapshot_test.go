@@ -8,6 +8,7 @@ import (
 	"maps"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 
@@ -123,30 +124,44 @@ func TestSnapshot(t *testing.T) {
 		if got := parquetCounts(t, res.ParquetDir); !maps.Equal(got, want) {
 			t.Errorf("Parquet holds %v, want %v", got, want)
 		}
+		// shifts by month, alerts and norms by year, rejects in the
+		// table's directory. The fixture's alerts are of days 0, 100 and
+		// 1000 after 2024-03-04; plant p's norms of days 0, 100 and 1000
+		// after 1970-01-01; plant-1's of 2024.
 		for _, p := range []string{
-			"shifts/industry=coal/plant_id=plant-0/month=2024-03",
-			"shifts/industry=coal/plant_id=plant-2/month=2024-04",
-			"alerts/industry=coal/plant_id=plant-1/month=2024-03",
-			"norms/industry=coal/plant_id=plant-1/month=2024-03",
-			"norms/industry=__HIVE_DEFAULT_PARTITION__/plant_id=p/month=1970-01",
+			"shifts/month=2024-03", "shifts/month=2024-04", "alerts/year=2024", "alerts/year=2026",
+			"norms/year=1970", "norms/year=1972", "norms/year=2024", "rejects",
 		} {
-			m, _ := filepath.Glob(filepath.Join(res.ParquetDir, p, "*.parquet"))
-			if len(m) == 0 {
-				t.Errorf("no Parquet file in %s", p)
+			if _, err := os.Stat(filepath.Join(res.ParquetDir, p, "data_0.parquet")); err != nil {
+				t.Error(err)
 			}
 		}
-		if _, err := os.Stat(filepath.Join(res.ParquetDir, "rejects", "data_0.parquet")); err != nil {
-			t.Error(err)
+		if !maps.Equal(res.Files, map[string]int{"shifts": 2, "alerts": 2, "norms": 3, "rejects": 1}) {
+			t.Errorf("files %v", res.Files)
 		}
-		// the partition columns are in the paths only
+		for table, b := range res.Bytes {
+			if _, size := parquetFiles(filepath.Join(res.ParquetDir, table)); size != b || b == 0 {
+				t.Errorf("%s: %d bytes reported, %d on disk", table, b, size)
+			}
+		}
 		mem, _ := sql.Open("duckdb", "")
 		defer mem.Close()
-		var industries, months int
-		q := fmt.Sprintf(`SELECT count(DISTINCT industry), count(DISTINCT month) FROM read_parquet(%s, hive_partitioning = true)`,
+		// month is in the paths; industry and plant_id in the files
+		var industries, plants, months int
+		q := fmt.Sprintf(`SELECT count(DISTINCT industry), count(DISTINCT plant_id), count(DISTINCT month) FROM read_parquet(%s, hive_partitioning = true)`,
 			quoteString(filepath.Join(res.ParquetDir, "shifts", "**", "*.parquet")))
-		if err := mem.QueryRow(q).Scan(&industries, &months); err != nil || industries != 1 || months != 2 {
-			t.Errorf("industries %d months %d (%v)", industries, months, err)
+		if err := mem.QueryRow(q).Scan(&industries, &plants, &months); err != nil || industries != 1 || plants != 3 || months != 2 {
+			t.Errorf("industries %d plants %d months %d (%v)", industries, plants, months, err)
 		}
+		// a norm takes its plant's industry; plant p has no shift
+		var coal, none int
+		q = fmt.Sprintf(`SELECT count(*) FILTER (WHERE industry = 'coal' AND plant_id = 'plant-1'),
+			count(*) FILTER (WHERE industry IS NULL AND plant_id = 'p') FROM read_parquet(%s, hive_partitioning = true)`,
+			quoteString(filepath.Join(res.ParquetDir, "norms", "**", "*.parquet")))
+		if err := mem.QueryRow(q).Scan(&coal, &none); err != nil || coal != 3 || none != 3 {
+			t.Errorf("norms of plant-1 with coal %d, of p with no industry %d (%v)", coal, none, err)
+		}
+		checkSorted(t, mem, res.ParquetDir)
 	})
 	t.Run("next snapshots replace, keeping the previous export", func(t *testing.T) {
 		first, _ := os.Readlink(res.ParquetDir)
@@ -246,6 +261,15 @@ func TestExportParquet(t *testing.T) {
 	s, path := openTemp(t)
 	ctx := context.Background()
 	snapshotFixture(t, s)
+	// rows without a day go to Hive's partition for NULL
+	for _, q := range []string{
+		`INSERT INTO shifts (event_id, plant_id, industry) VALUES ('no-day', 'plant-9', 'coal')`,
+		`INSERT INTO alerts (alert_id, type, plant_id) VALUES ('no-day', 'record_shift', 'plant-9')`,
+	} {
+		if _, err := s.DB().Exec(q); err != nil {
+			t.Fatal(err)
+		}
+	}
 	want := tableCounts(t, s.DB(), "")
 	s.Close()
 	// any handle: here a read-only one on a file no process holds
@@ -257,7 +281,7 @@ func TestExportParquet(t *testing.T) {
 	}
 	defer ro.Close()
 	out := filepath.Join(t.TempDir(), "nested", "export")
-	res, err := ExportParquet(ctx, ro.DB(), out)
+	res, err := ExportParquet(ctx, ro.DB(), out, DefaultExportOptions())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -267,18 +291,94 @@ func TestExportParquet(t *testing.T) {
 	if got := parquetCounts(t, out); !maps.Equal(got, want) {
 		t.Errorf("Parquet holds %v, want %v", got, want)
 	}
-	if m, _ := filepath.Glob(filepath.Join(out, "shifts", "industry=*", "plant_id=*", "month=*", "*.parquet")); len(m) < 3 {
+	if m, _ := filepath.Glob(filepath.Join(out, "shifts", "month=*", "*.parquet")); len(m) != 3 {
 		t.Errorf("shifts partitions: %v", m)
 	}
-	if _, err := ExportParquet(ctx, ro.DB(), out); !errors.Is(err, ErrExportTarget) {
+	mem, _ := sql.Open("duckdb", "")
+	defer mem.Close()
+	for table, q := range map[string]string{
+		"shifts": `SELECT event_id FROM read_parquet(?, hive_partitioning = true) WHERE month IS NULL`,
+		"alerts": `SELECT alert_id FROM read_parquet(?, hive_partitioning = true) WHERE year IS NULL`,
+	} {
+		var id string
+		if err := mem.QueryRow(q, filepath.Join(out, table, "*=__HIVE_DEFAULT_PARTITION__", "data_0.parquet")).Scan(&id); err != nil || id != "no-day" {
+			t.Errorf("%s without a day: %q, %v", table, id, err)
+		}
+	}
+	if _, err := ExportParquet(ctx, ro.DB(), out, DefaultExportOptions()); !errors.Is(err, ErrExportTarget) {
 		t.Errorf("export over a full directory: %v", err)
 	}
 	empty := t.TempDir()
-	if _, err := ExportParquet(ctx, ro.DB(), empty); err != nil {
+	if _, err := ExportParquet(ctx, ro.DB(), empty, DefaultExportOptions()); err != nil {
 		t.Errorf("export into an empty directory: %v", err)
 	}
 	leftovers, _ := filepath.Glob(filepath.Join(filepath.Dir(out), ".*"))
 	if len(leftovers) != 0 {
 		t.Errorf("temporary directories left: %v", leftovers)
+	}
+}
+
+// sortKeys are the orders each table's files are written in.
+var sortKeys = map[string]string{
+	"shifts":  "plant_id, shift_start, worker_id, event_id",
+	"alerts":  "plant_id, day, alert_id",
+	"norms":   "plant_id, role, unit, day",
+	"rejects": "topic, kafka_partition, kafka_offset",
+}
+
+// checkSorted: in every file of an export, rows lie in their table's
+// order (rows in file order, each no less than the one before).
+func checkSorted(t *testing.T, db *sql.DB, dir string) {
+	t.Helper()
+	for table, keys := range sortKeys {
+		q := fmt.Sprintf(`SELECT count(*) FROM (
+			SELECT filename, file_row_number, (%[1]s) AS k,
+				lag((%[1]s)) OVER (PARTITION BY filename ORDER BY file_row_number) AS prev
+			FROM read_parquet(%[2]s, filename = true, file_row_number = true))
+			WHERE prev IS NOT NULL AND k < prev`,
+			structOf(keys), quoteString(filepath.Join(dir, table, "**", "*.parquet")))
+		var disorder int
+		if err := db.QueryRow(q).Scan(&disorder); err != nil || disorder != 0 {
+			t.Errorf("%s: %d rows before a smaller one (%v)", table, disorder, err)
+		}
+	}
+}
+
+// structOf makes keys "a, b" a struct {'a': a, 'b': b}, which DuckDB
+// compares field by field, NULL after every value as ORDER BY puts it.
+func structOf(keys string) string {
+	var fields []string
+	for _, k := range strings.Split(keys, ", ") {
+		fields = append(fields, fmt.Sprintf("'%s': %s", k, k))
+	}
+	return "{" + strings.Join(fields, ", ") + "}"
+}
+
+// TestExportEmpty: a table with no rows is one file of no rows with the
+// table's columns, so that every table's glob matches.
+func TestExportEmpty(t *testing.T) {
+	s, _ := openTemp(t)
+	out := filepath.Join(t.TempDir(), "export")
+	res, err := ExportParquet(context.Background(), s.DB(), out, DefaultExportOptions())
+	if err != nil {
+		t.Fatal(err)
+	}
+	mem, _ := sql.Open("duckdb", "")
+	defer mem.Close()
+	for _, table := range ExportTables {
+		var rows, cols, want int
+		f := filepath.Join(out, table, "data_0.parquet")
+		if err := mem.QueryRow(`SELECT (SELECT count(*) FROM read_parquet($1)), (SELECT count(*) FROM parquet_schema($1)) - 1`, f).Scan(&rows, &cols); err != nil {
+			t.Fatalf("%s: %v", table, err)
+		}
+		if err := s.DB().QueryRow(`SELECT count(*) FROM duckdb_columns() WHERE table_name = ?`, table).Scan(&want); err != nil {
+			t.Fatal(err)
+		}
+		if table == "norms" {
+			want++ // industry
+		}
+		if rows != 0 || cols != want || res.Tables[table] != 0 || res.Files[table] != 1 {
+			t.Errorf("%s: %d rows, %d columns (want %d), result %d rows in %d files", table, rows, cols, want, res.Tables[table], res.Files[table])
+		}
 	}
 }

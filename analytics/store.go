@@ -83,6 +83,9 @@ func openDB(ctx context.Context, opts Options) (*sql.DB, error) {
 	if opts.ReadOnly {
 		settings.Set("access_mode", "READ_ONLY")
 	}
+	if opts.TempDirectory != "" {
+		settings.Set("temp_directory", opts.TempDirectory)
+	}
 	// TimeZone cannot go in the DSN: it belongs to the icu extension,
 	// which is not loaded yet when the DSN settings are applied.
 	connector, err := duckdb.NewConnector(opts.Path+"?"+settings.Encode(), initConn)

@@ -332,7 +332,7 @@ func (l *live) serve(ctx, lctx context.Context, o LiveOptions, acc liveAccess, p
 		return err
 	}
 	eo.LoopbackHostOnly = bound.IP.IsLoopback()
-	h, err := analytics.NewEndpoint(store, store, eo)
+	h, err := analytics.NewEndpoint(store, loggedSnapshots{store, log}, eo)
 	if err != nil {
 		ln.Close()
 		return err
@@ -512,7 +512,7 @@ func snapshotEvery(ctx context.Context, store *analytics.Store, dir string, ever
 			log.Debug("snapshot skipped: nothing stored since the last", "dir", dir)
 			continue
 		}
-		res, err := store.Snapshot(ctx, dir)
+		res, err := loggedSnapshots{store, log}.Snapshot(ctx, dir)
 		if err != nil {
 			if ctx.Err() == nil {
 				log.Warn("snapshot failed", "dir", dir, "err", err)
@@ -521,8 +521,25 @@ func snapshotEvery(ctx context.Context, store *analytics.Store, dir string, ever
 		}
 		taken, any = commits, true
 		log.Info("snapshot written", "path", res.Path, "parquet", res.ParquetDir,
-			"took", time.Duration(res.TookMS)*time.Millisecond, "rows", res.Tables)
+			"took", time.Duration(res.TookMS)*time.Millisecond, "rows", res.Tables, "files", res.Files, "bytes", res.Bytes)
 	}
+}
+
+// loggedSnapshots take the store's snapshots, periodic and requested,
+// with their progress logged at debug level: a table's rows, files and
+// bytes every few seconds and when it is done.
+type loggedSnapshots struct {
+	store *analytics.Store
+	log   *slog.Logger
+}
+
+func (l loggedSnapshots) Snapshot(ctx context.Context, dir string) (*analytics.SnapshotResult, error) {
+	o := analytics.DefaultExportOptions()
+	o.Progress = func(p analytics.ExportProgress) {
+		l.log.Debug("snapshot progress", "dir", dir, "table", p.Table, "rows", p.Rows, "total_rows", p.TotalRows,
+			"files", p.Files, "bytes", p.Bytes, "elapsed", p.Elapsed.Round(time.Millisecond), "done", p.Done)
+	}
+	return l.store.SnapshotWith(ctx, dir, o)
 }
 
 // stop ends the schedule (interrupting a snapshot under way), lets running

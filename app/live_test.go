@@ -341,7 +341,10 @@ func TestSnapshotSchedule(t *testing.T) {
 	waitSnapshots(2)
 	lv.stop()
 	l := logs.String()
+	// each of the two snapshots logs every table done, and the copy
+	done := strings.Count(l, "msg=\"snapshot progress\"") - strings.Count(l, "done=false")
 	if !strings.Contains(l, "rows=\"map[alerts:0 norms:0 rejects:0 shifts:0]\"") ||
+		!strings.Contains(l, "files=\"map[alerts:1 norms:1 rejects:1 shifts:1]\"") || done != 2*5 ||
 		strings.Count(l, "serving read-only SQL") != 1 || strings.Count(l, "serving Arrow Flight SQL") != 1 {
 		t.Errorf("log:\n%s", l)
 	}

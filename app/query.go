@@ -2,13 +2,16 @@ package app
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -261,6 +264,110 @@ type SnapshotOptions struct {
 	Dir string
 	// Client is how the endpoint is reached: token and TLS.
 	Client ClientOptions
+	// Local shapes a snapshot taken here (see ExportLocal); a pipeline
+	// takes its snapshots under its own settings.
+	Local ExportLocal
+}
+
+// ExportLocal shapes a snapshot or export this process writes from a file
+// it opens itself. Zero fields take the defaults.
+type ExportLocal struct {
+	// MemoryLimit is DuckDB's memory limit for the work, in DuckDB's
+	// syntax. Default DefaultExportMemoryLimit.
+	MemoryLimit string
+	// Threads are DuckDB's worker threads. Default 1.
+	Threads int
+	// Parquet shapes the Parquet files. Default
+	// analytics.DefaultExportOptions(); its Progress is set from Logger.
+	Parquet analytics.ExportOptions
+	// Logger receives a progress line per table every
+	// Parquet.ProgressEvery and when it is done. Default: none.
+	Logger *slog.Logger
+}
+
+// DefaultExportMemoryLimit is the DuckDB memory limit of `stakhanov
+// export` and of `stakhanov snapshot` taken without a pipeline: in a 2 GB
+// container it leaves room for what DuckDB holds outside its limit and for
+// the Go side (a 10 M-event export peaks at 1.1 GB resident, a snapshot
+// at 1.2 GB; BENCHMARKS.md). An export works under any limit down to
+// 128MB, which only spills more to the temporary directory; a snapshot's
+// copy of the database needs its primary-key indexes in memory as it
+// commits, more as the file grows (256MB at 10 M events).
+const DefaultExportMemoryLimit = "1GB"
+
+func (l ExportLocal) withDefaults() ExportLocal {
+	if l.MemoryLimit == "" {
+		l.MemoryLimit = DefaultExportMemoryLimit
+	}
+	if l.Threads == 0 {
+		l.Threads = analytics.DefaultThreads
+	}
+	d := analytics.DefaultExportOptions()
+	if l.Parquet.FileSizeBytes == 0 {
+		l.Parquet.FileSizeBytes = d.FileSizeBytes
+	}
+	if l.Parquet.RowGroupRows == 0 {
+		l.Parquet.RowGroupRows = d.RowGroupRows
+	}
+	if l.Parquet.ProgressEvery == 0 {
+		l.Parquet.ProgressEvery = d.ProgressEvery
+	}
+	if log := l.Logger; log != nil && l.Parquet.Progress == nil {
+		l.Parquet.Progress = func(p analytics.ExportProgress) { logProgress(log, p) }
+	}
+	return l
+}
+
+func logProgress(log *slog.Logger, p analytics.ExportProgress) {
+	elapsed := p.Elapsed.Round(time.Millisecond)
+	switch {
+	case p.Table == analytics.SnapshotFile && p.Done:
+		log.Info("database copied", "file", p.Table, "bytes", p.Bytes, "took", elapsed)
+	case p.Table == analytics.SnapshotFile:
+		log.Info("copying the database", "file", p.Table, "bytes", p.Bytes, "elapsed", elapsed)
+	case p.Done:
+		log.Info("table exported", "table", p.Table, "rows", p.Rows, "files", p.Files, "bytes", p.Bytes, "took", elapsed)
+	default:
+		log.Info("exporting", "table", p.Table, "rows", fmt.Sprintf("%d/%d", p.Rows, p.TotalRows),
+			"files", p.Files, "bytes", p.Bytes, "elapsed", elapsed)
+	}
+}
+
+// openForExport opens the file at path read-only under l, spilling into a
+// new directory beside out (removed by the returned cleanup): out is
+// being written, so its file system takes files, where the DuckDB file's
+// may be read-only.
+func openForExport(ctx context.Context, path, out string, l ExportLocal) (*analytics.Store, func(), error) {
+	out, err := filepath.Abs(out)
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := os.MkdirAll(filepath.Dir(out), 0o755); err != nil {
+		return nil, nil, err
+	}
+	spill, err := os.MkdirTemp(filepath.Dir(out), "."+filepath.Base(out)+".spill-")
+	if err != nil {
+		return nil, nil, err
+	}
+	o := analytics.DefaultOptions(path)
+	o.ReadOnly, o.MemoryLimit, o.Threads, o.TempDirectory = true, l.MemoryLimit, l.Threads, spill
+	store, err := analytics.Open(ctx, o)
+	if err != nil {
+		_ = os.RemoveAll(spill)
+		return nil, nil, err
+	}
+	return store, func() {
+		_ = store.Close()
+		_ = os.RemoveAll(spill)
+	}, nil
+}
+
+// exportAdvice adds what to do to an export that ran out of memory.
+func exportAdvice(err error, l ExportLocal) error {
+	if errors.Is(err, analytics.ErrExportMemory) {
+		return fmt.Errorf("%w\nraise --memory-limit (now %s)", err, l.MemoryLimit)
+	}
+	return err
 }
 
 // Snapshot takes a snapshot of the file: through the endpoint of the
@@ -274,7 +381,12 @@ func Snapshot(ctx context.Context, o SnapshotOptions) (*analytics.SnapshotResult
 	} else if !errors.Is(err, ErrNoEndpoint) {
 		return nil, err
 	}
-	store, err := openReadOnly(ctx, o.DuckDB)
+	dir := o.Dir
+	if dir == "" {
+		dir = DefaultSnapshotDir(o.DuckDB)
+	}
+	l := o.Local.withDefaults()
+	store, closeStore, err := openForExport(ctx, o.DuckDB, dir, l)
 	if err != nil {
 		var res *analytics.SnapshotResult
 		err = heldError(ctx, o.Client, o.DuckDB, err, func(u string) (err error) {
@@ -283,12 +395,9 @@ func Snapshot(ctx context.Context, o SnapshotOptions) (*analytics.SnapshotResult
 		})
 		return res, err
 	}
-	defer store.Close()
-	dir := o.Dir
-	if dir == "" {
-		dir = DefaultSnapshotDir(o.DuckDB)
-	}
-	return store.Snapshot(ctx, dir)
+	defer closeStore()
+	res, err := store.SnapshotWith(ctx, dir, l.Parquet)
+	return res, exportAdvice(err, l)
 }
 
 // endpointFor is the explicit endpoint, or the live one of path.
@@ -309,6 +418,9 @@ type ExportOptions struct {
 	Out string
 	// Client: as in SnapshotOptions.
 	Client ClientOptions
+	// Local shapes the export, which this process writes in every case
+	// (from the file, or from a pipeline's snapshot of it).
+	Local ExportLocal
 }
 
 // Export writes the Parquet export (analytics.ExportParquet) of the file
@@ -323,6 +435,7 @@ func Export(ctx context.Context, o ExportOptions) (res *analytics.SnapshotResult
 	if o.Out == "" {
 		return nil, "", errors.New("export: no output directory")
 	}
+	l := o.Local.withDefaults()
 	viaSnapshot := func(u string) error {
 		snap, err := RequestSnapshot(ctx, o.Client, u)
 		if err != nil {
@@ -332,32 +445,32 @@ func Export(ctx context.Context, o ExportOptions) (res *analytics.SnapshotResult
 			return fmt.Errorf("export: the snapshot %s of %s is not readable here: %w", snap.Path, u, err)
 		}
 		from = snap.Path
-		res, err = exportFile(ctx, snap.Path, o.Out)
+		res, err = exportFile(ctx, snap.Path, o.Out, l)
 		return err
 	}
 	if u, err := endpointFor(ctx, o.Client, o.Endpoint, o.DuckDB); err == nil {
 		err = viaSnapshot(u)
-		return res, from, err
+		return res, from, exportAdvice(err, l)
 	} else if !errors.Is(err, ErrNoEndpoint) {
 		return nil, "", err
 	}
-	store, err := openReadOnly(ctx, o.DuckDB)
+	store, closeStore, err := openForExport(ctx, o.DuckDB, o.Out, l)
 	if err != nil {
 		err = heldError(ctx, o.Client, o.DuckDB, err, viaSnapshot)
-		return res, from, err
+		return res, from, exportAdvice(err, l)
 	}
-	defer store.Close()
-	res, err = analytics.ExportParquet(ctx, store.DB(), o.Out)
-	return res, o.DuckDB, err
+	defer closeStore()
+	res, err = analytics.ExportParquet(ctx, store.DB(), o.Out, l.Parquet)
+	return res, o.DuckDB, exportAdvice(err, l)
 }
 
-func exportFile(ctx context.Context, path, out string) (*analytics.SnapshotResult, error) {
-	store, err := openReadOnly(ctx, path)
+func exportFile(ctx context.Context, path, out string, l ExportLocal) (*analytics.SnapshotResult, error) {
+	store, closeStore, err := openForExport(ctx, path, out, l)
 	if err != nil {
 		return nil, err
 	}
-	defer store.Close()
-	return analytics.ExportParquet(ctx, store.DB(), out)
+	defer closeStore()
+	return analytics.ExportParquet(ctx, store.DB(), out, l.Parquet)
 }
 
 // QueryFlight runs SQL on the Arrow Flight SQL server at uri
@@ -396,7 +509,14 @@ func QueryFlight(ctx context.Context, co ClientOptions, uri, sql, format string,
 		re.Message = head + ": " + unauthorizedAdvice(token, from)
 	case codes.Unavailable:
 		plain, secure := flightsql.SchemePlain+"://", flightsql.SchemeTLS+"://"
-		advice := tlsAdvice(err, co.TLS, plain, secure)
+		cause := err
+		if fo.TLS != nil && (strings.Contains(re.Message, "broken pipe") || strings.Contains(re.Message, "connection reset")) {
+			// see alertConn: the refusal came as an alert gRPC did not read
+			if alert := tlsAlert(ctx, uri, fo.TLS); alert != nil {
+				cause = alert
+			}
+		}
+		advice := tlsAdvice(cause, co.TLS, plain, secure)
 		if advice == "" && fo.TLS == nil && strings.Contains(re.Message, "error reading server preface") {
 			// a plaintext client's first read on a TLS port
 			advice = fmt.Sprintf("it may speak TLS: use %s rather than %s", secure, plain)
@@ -407,4 +527,36 @@ func QueryFlight(ctx context.Context, co ClientOptions, uri, sql, format string,
 		}
 	}
 	return err
+}
+
+// tlsAlert shakes hands with the Flight SQL server at uri once more and
+// reads what it says next: the alert of a server that refused the client's
+// certificate after the handshake (TLS 1.3), which gRPC, writing its
+// preface meanwhile, reports as a broken pipe. nil when there is none.
+func tlsAlert(ctx context.Context, uri string, cfg *tls.Config) error {
+	u, err := url.Parse(uri)
+	if err != nil {
+		return nil
+	}
+	tc := cfg.Clone()
+	if tc.ServerName == "" {
+		tc.ServerName = u.Hostname()
+	}
+	tc.NextProtos = []string{"h2"}
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	d := tls.Dialer{Config: tc}
+	conn, err := d.DialContext(ctx, "tcp", u.Host)
+	if err != nil {
+		if strings.Contains(err.Error(), "remote error: tls:") {
+			return err
+		}
+		return nil
+	}
+	defer conn.Close()
+	_ = conn.SetReadDeadline(time.Now().Add(time.Second))
+	if _, err := conn.Read(make([]byte, 1)); err != nil && strings.Contains(err.Error(), "remote error: tls:") {
+		return err
+	}
+	return nil
 }

@@ -15,10 +15,7 @@ import sys
 
 TABLES = ["shifts", "alerts", "norms", "rejects"]
 # the partition columns, present in the paths only
-PARTITIONS = {"shifts": ["industry", "plant_id", "month"],
-              "alerts": ["industry", "plant_id", "month"],
-              "norms": ["industry", "plant_id", "month"],
-              "rejects": []}
+PARTITIONS = {"shifts": ["month"], "alerts": ["year"], "norms": ["year"], "rejects": []}
 
 
 def parquet_counts(root):

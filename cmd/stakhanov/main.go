@@ -39,7 +39,7 @@ Usage:
   stakhanov simulate --brokers HOST:PORT[,…]         produce simulated plants' shift events
   stakhanov query    [--duckdb FILE] [--format table|csv|json|arrow] [--endpoint URL | --flight URL] SQL
   stakhanov snapshot [--duckdb FILE] [--endpoint URL] a consistent copy (DuckDB file + Parquet) that nobody holds
-  stakhanov export   [--duckdb FILE] --out DIR       the tables as Parquet, partitioned by industry, plant and month
+  stakhanov export   [--duckdb FILE] --out DIR       the tables as Parquet, by month or year, sorted by plant and time
   stakhanov token    [--out FILE]                    a new bearer token for the query endpoint
   stakhanov rebuild  --duckdb NEW [--config FILE | --brokers … --group …] [--allow-partial]
                                                      a new DuckDB file from the results topic, for a damaged one
@@ -427,17 +427,20 @@ func snapshot(ctx context.Context, args []string) error {
 		`Takes a consistent snapshot of the DuckDB file and prints where it is: a copy of the
 database (DIR/stakhanov-snapshot.duckdb) and a Parquet export (DIR/parquet), from one
 transaction, that any process may open. When a running pipeline holds the file, the
-pipeline takes it, into its own --snapshot-dir; otherwise it is taken here, into --dir.`, clientAbout)
+pipeline takes it, into its own --snapshot-dir, under its own memory limit; otherwise it
+is taken here, into --dir, under --memory-limit, with progress logged on stderr.`, clientAbout)
 	o := app.SnapshotOptions{}
 	fs.StringVar(&o.DuckDB, "duckdb", "stakhanov.duckdb", "DuckDB file to snapshot")
 	fs.StringVar(&o.Endpoint, "endpoint", "", "ask this endpoint (http://host:port or https://…) instead of finding one for --duckdb")
 	fs.StringVar(&o.Dir, "dir", "", "directory for a snapshot taken here, of a file no process holds (default FILE.snapshot)")
 	asJSON := fs.Bool("json", false, "print the result as JSON")
 	client := clientFlags(fs)
+	logger := exportFlags(fs, &o.Local, "for a snapshot taken here: ")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	o.Client = client()
+	o.Local.Logger = logger()
 	res, err := app.Snapshot(ctx, o)
 	if err != nil {
 		return err
@@ -455,14 +458,24 @@ pipeline takes it, into its own --snapshot-dir; otherwise it is taken here, into
 func export(ctx context.Context, args []string) error {
 	fs := newFlags("export", "export [--duckdb FILE] [--endpoint URL] --out DIR",
 		`Writes the tables shifts, alerts, norms and rejects as Parquet under DIR (missing or
-empty): DIR/<table>/industry=…/plant_id=…/month=YYYY-MM/*.parquet, rejects in one file.
+empty), in hive partitions by the month or year of day, each sorted by plant and time,
+in files of at most --file-size-mb:
+
+  DIR/shifts/month=YYYY-MM/data_N.parquet
+  DIR/alerts/year=YYYY/data_N.parquet
+  DIR/norms/year=YYYY/data_N.parquet
+  DIR/rejects/data_N.parquet
+
 A file no process holds is read directly; for a file a running pipeline holds, the
-pipeline takes a snapshot and the export is read from it.`, clientAbout)
+pipeline takes a snapshot and the export is read from it. Memory stays within
+--memory-limit, whatever the file's size: what does not fit is spilled to a directory
+beside DIR. Progress is logged on stderr. See docs/live-reading.md.`, clientAbout)
 	o := app.ExportOptions{}
 	fs.StringVar(&o.DuckDB, "duckdb", "stakhanov.duckdb", "DuckDB file to export")
 	fs.StringVar(&o.Endpoint, "endpoint", "", "ask this endpoint (http://host:port or https://…) for the snapshot instead of finding one for --duckdb")
 	fs.StringVar(&o.Out, "out", "", "directory to write (required; missing or empty)")
 	client := clientFlags(fs)
+	logger := exportFlags(fs, &o.Local, "")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -471,6 +484,7 @@ pipeline takes a snapshot and the export is read from it.`, clientAbout)
 		fs.Usage()
 		return errors.New("no --out directory given")
 	}
+	o.Local.Logger = logger()
 	res, from, err := app.Export(ctx, o)
 	if err != nil {
 		return err
@@ -534,6 +548,25 @@ $STAKHANOV_ENDPOINTS_QUERY_TOKEN_FILE).`)
 		fmt.Printf("%s holds a token already: kept\n", *out)
 	}
 	return nil
+}
+
+// exportFlags adds the flags that shape an export written here, and the
+// logging of its progress (on stderr), and returns the logger's
+// constructor.
+func exportFlags(fs *flag.FlagSet, l *app.ExportLocal, prefix string) func() *slog.Logger {
+	d := analytics.DefaultExportOptions()
+	fs.StringVar(&l.MemoryLimit, "memory-limit", app.DefaultExportMemoryLimit, prefix+"DuckDB's memory limit, such as 1GB; what does not fit is spilled to a directory beside the output")
+	fs.IntVar(&l.Threads, "threads", analytics.DefaultThreads, prefix+"DuckDB worker threads")
+	mb := int64(d.FileSizeBytes >> 20)
+	fs.Func("file-size-mb", fmt.Sprintf("%sMiB a Parquet file holds at most, give or take a row group (default %d)", prefix, mb), func(v string) error {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || n < 1 {
+			return fmt.Errorf("want a whole number of MiB, at least 1")
+		}
+		l.Parquet.FileSizeBytes = n << 20
+		return nil
+	})
+	return logFlags(fs, "info")
 }
 
 func rowCounts(tables map[string]int64) string {

@@ -102,7 +102,7 @@ func TestDemoThenQuery(t *testing.T) {
 	if err != nil || !strings.Contains(out, "exported shifts ") {
 		t.Errorf("export: %v\n%s", err, out)
 	}
-	if m, _ := filepath.Glob(filepath.Join(exportDir, "shifts", "industry=*", "plant_id=*", "month=*", "*.parquet")); len(m) == 0 {
+	if m, _ := filepath.Glob(filepath.Join(exportDir, "shifts", "month=*", "data_0.parquet")); len(m) == 0 {
 		t.Error("export wrote no shifts partition")
 	}
 	if _, err := capture(t, func() error { return export(ctx, []string{"--duckdb", db, "--out", exportDir}) }); err == nil {
@@ -110,6 +110,12 @@ func TestDemoThenQuery(t *testing.T) {
 	}
 	if _, err := capture(t, func() error { return export(ctx, []string{"--duckdb", db}) }); err == nil {
 		t.Error("export without --out accepted")
+	}
+	for _, bad := range [][]string{{"--file-size-mb", "0"}, {"--memory-limit", "lots"}} {
+		args := append([]string{"--duckdb", db, "--out", filepath.Join(t.TempDir(), "x")}, bad...)
+		if _, err := capture(t, func() error { return export(ctx, args) }); err == nil {
+			t.Errorf("export %v accepted", bad)
+		}
 	}
 }
 
@@ -155,8 +161,8 @@ func TestLiveReadingFlags(t *testing.T) {
 			"-flight-addr", "FILE.flight", "the same for both"},
 		"query": {"-endpoint", "arrow", "FILE.endpoint", "-query-token-file", "$STAKHANOV_ENDPOINTS_QUERY_TOKEN", "-query-tls-ca-file", "-query-tls-server-name", "-query-tls-cert-file",
 			"-flight", "grpc+tls://", "FILE.flight"},
-		"snapshot": {"-endpoint", "-dir", "-json", "--snapshot-dir", "-query-token-file", "-query-tls-ca-file"},
-		"export":   {"-out", "-endpoint", "industry=", "month=YYYY-MM", "-query-token-file", "-query-tls-ca-file"},
+		"snapshot": {"-endpoint", "-dir", "-json", "--snapshot-dir", "-query-token-file", "-query-tls-ca-file", "-memory-limit", "-file-size-mb"},
+		"export":   {"-out", "-endpoint", "-memory-limit", "-file-size-mb", "month=YYYY-MM", "year=YYYY", "-query-token-file", "-query-tls-ca-file"},
 		"demo":     {"-query-addr", "loopback"},
 		"token":    {"-out", "0600", "--query-token-file"},
 	} {
